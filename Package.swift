@@ -1,0 +1,63 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Apus",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "apus", targets: ["apus"]),
+        .library(name: "ApusRecord", targets: ["ApusRecord"]),
+        .library(name: "ApusStorage", targets: ["ApusStorage"]),
+        .library(name: "ApusProtocol", targets: ["ApusProtocol"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // C shims: the system's liblz4 and zlib, and CRC32C.
+        .systemLibrary(
+            name: "CLZ4", pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
+        .target(
+            name: "CCRC32C",
+            cSettings: [.unsafeFlags(["-O3"])]),
+
+        // Record batch v2, varints and compression: no I/O, shared by broker and client.
+        .target(
+            name: "ApusRecord",
+            dependencies: ["CLZ4", "CZlib", "CCRC32C"]),
+
+        // Generated Kafka protocol messages and wire primitives.
+        .target(
+            name: "ApusProtocol",
+            dependencies: [
+                "ApusRecord",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
+
+        // Segments, indexes, partition logs, recovery and retention. No networking.
+        .target(
+            name: "ApusStorage",
+            dependencies: ["ApusRecord"]),
+
+        // The `apus` command line.
+        .executableTarget(
+            name: "apus",
+            dependencies: [
+                "ApusStorage",
+                "ApusRecord",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "ApusRecordTests", dependencies: ["ApusRecord"]),
+        .testTarget(name: "ApusStorageTests", dependencies: ["ApusStorage", "ApusRecord"]),
+        .testTarget(
+            name: "ApusProtocolTests",
+            dependencies: ["ApusProtocol", .product(name: "NIOCore", package: "swift-nio")]),
+    ],
+    swiftLanguageModes: [.v6]
+)

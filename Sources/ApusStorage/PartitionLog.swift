@@ -1,0 +1,396 @@
+import ApusRecord
+
+/// Identifies a partition: topic name and partition index.
+public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var topic: String
+    public var partition: Int32
+
+    public init(topic: String, partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    /// The log directory name, `<topic>-<partition>`, as Kafka names it.
+    public var directoryName: String { "\(topic)-\(partition)" }
+
+    /// Parses a log directory name; nil if it is not `<topic>-<partition>`.
+    public init?(directoryName: String) {
+        guard let dash = directoryName.lastIndex(of: "-"),
+            let partition = Int32(directoryName[directoryName.index(after: dash)...]), partition >= 0,
+            dash != directoryName.startIndex
+        else { return nil }
+        self.init(topic: String(directoryName[..<dash]), partition: partition)
+    }
+
+    public var description: String { directoryName }
+
+    public static func < (a: Self, b: Self) -> Bool { (a.topic, a.partition) < (b.topic, b.partition) }
+}
+
+/// What an append did: the offsets it assigned and the log's state after it.
+public struct AppendInfo: Sendable, Equatable {
+    public var firstOffset: Int64
+    public var lastOffset: Int64
+    /// The broker time stamped on the batches for LogAppendTime logs, -1 for CreateTime.
+    public var logAppendTime: Int64
+    public var logStartOffset: Int64
+    public var batchCount: Int
+    public var recordCount: Int
+}
+
+/// What a read found: whole batches from one segment, and the log's offsets at that moment.
+public struct LogReadResult: Sendable {
+    /// The batches, or nil when there is nothing at or after the offset yet.
+    public var slice: LogSlice?
+    public var highWatermark: Int64
+    public var logStartOffset: Int64
+    public var logEndOffset: Int64
+}
+
+/// One partition's log: a sorted run of segments, the last of which is active (Kafka's
+/// `UnifiedLog`/`LocalLog` for a single replica).
+///
+/// A `PartitionLog` is not thread-safe by design: one owner (in the broker, one event loop)
+/// calls it, so appends and reads take no locks. Disk syncs run on the shared
+/// ``GroupCommitFlusher``; ``durability`` tells how far they have got.
+public final class PartitionLog {
+    public let topicPartition: TopicPartition
+    public let directory: String
+    public private(set) var config: LogConfig
+    private var segments: [LogSegment]
+    private let flusher: GroupCommitFlusher
+    /// How far the log is on disk: Kafka's recovery point.
+    public let durability: Durability
+    /// Segments written since their last sync request (the active one included).
+    private var dirtySegments: [LogSegment] = []
+    private var unflushedMessages: Int64 = 0
+    private var lastFlushRequestTime: Int64
+    /// The first offset readable; advanced by retention and ``deleteRecords(before:)``.
+    public private(set) var logStartOffset: Int64
+    /// The offset of the next record to be appended.
+    public var logEndOffset: Int64 { segments[segments.count - 1].nextOffset }
+    /// The offset up to which records are committed: with a single replica, every appended
+    /// record is, so it moves with the log end offset on each append.
+    public private(set) var highWatermark: Int64
+    /// What recovery found when the log was opened (for logs and tests).
+    public private(set) var recoveredTruncatedBytes = 0
+    private var closed = false
+
+    /// Opens the log in `directory`, creating it when absent. Segments from the one holding
+    /// `recoveryPoint` onwards (and always the last one) are validated batch by batch and
+    /// truncated at the first invalid byte; earlier ones are trusted but their indexes checked.
+    public init(
+        topicPartition: TopicPartition, directory: String, config: LogConfig, flusher: GroupCommitFlusher,
+        recoveryPoint: Int64 = 0, logStartOffset checkpointedStart: Int64 = 0, cleanShutdown: Bool = false
+    ) throws {
+        self.topicPartition = topicPartition
+        self.directory = directory
+        self.config = config
+        self.flusher = flusher
+        try FileSystem.createDirectory(directory)
+        let baseOffsets = try FileSystem.listDirectory(directory)
+            .filter { $0.hasSuffix(".log") }
+            .compactMap { Int64($0.dropLast(4)) }
+            .sorted()
+        // Remove index files left without their log, and temporary files of an interrupted write.
+        for name in try FileSystem.listDirectory(directory) where name.hasSuffix(".tmp") || name.hasSuffix(".deleted") {
+            try FileSystem.remove(directory + "/" + name)
+        }
+        var segments: [LogSegment] = []
+        var truncated = 0
+        for (index, base) in baseOffsets.enumerated() {
+            let isLast = index == baseOffsets.count - 1
+            let nextBase = isLast ? Int64.max : baseOffsets[index + 1]
+            let mustRecover = !cleanShutdown && (isLast || nextBase > recoveryPoint)
+            let (segment, result) = try LogSegment.open(
+                directory: directory, baseOffset: base, config: config, recover: mustRecover)
+            truncated += result?.truncatedBytes ?? 0
+            segments.append(segment)
+        }
+        // A segment emptied by recovery is kept only if it is the last; an empty file left
+        // before others would only confuse the offset order.
+        while segments.count > 1, let empty = segments.dropLast().firstIndex(where: { $0.size == 0 }) {
+            try segments[empty].delete()
+            segments.remove(at: empty)
+        }
+        if segments.isEmpty {
+            segments = [try LogSegment.create(directory: directory, baseOffset: checkpointedStart, config: config)]
+        }
+        self.segments = segments
+        self.recoveredTruncatedBytes = truncated
+        let end = segments[segments.count - 1].nextOffset
+        self.logStartOffset = min(max(checkpointedStart, segments[0].baseOffset), end)
+        self.highWatermark = end
+        self.durability = Durability(cleanShutdown ? end : min(recoveryPoint, end))
+        self.lastFlushRequestTime = currentTimeMillis()
+    }
+
+    private var activeSegment: LogSegment { segments[segments.count - 1] }
+
+    /// Number of segments, the active one included.
+    public var segmentCount: Int { segments.count }
+    /// Base offsets of the segments, oldest first.
+    public var segmentBaseOffsets: [Int64] { segments.map(\.baseOffset) }
+    /// Bytes of valid batches in all segments.
+    public var sizeInBytes: Int { segments.reduce(0) { $0 + $1.size } }
+
+    // MARK: Appending
+
+    /// Validates and appends one or more concatenated record batches, assigning offsets from
+    /// the log end offset. All batches are checked (length, magic, CRC, record count, size
+    /// limit) before any byte is written; a failure leaves the log unchanged.
+    ///
+    /// Compression is not inspected: batches of any codec are stored as they are.
+    @discardableResult
+    public func append(
+        _ records: UnsafeRawBufferPointer, leaderEpoch: Int32 = 0, now: Int64 = currentTimeMillis()
+    ) throws -> AppendInfo {
+        guard !closed else { throw StorageError.closed }
+        let batches = try Self.validateBatches(records, maxMessageBytes: config.maxMessageBytes)
+        let firstOffset = logEndOffset
+        var lastOffset = firstOffset - 1
+        var recordCount = 0
+        for header in batches {
+            lastOffset += Int64(header.lastOffsetDelta) + 1
+            recordCount += Int(header.recordCount)
+        }
+        // segment.ms counts from the active segment's first batch to the incoming one, by
+        // record timestamps where producers set them (Kafka's rollingBasedTimestamp).
+        let incomingTimestamp = batches.map(\.maxTimestamp).max() ?? -1
+        let waited = (incomingTimestamp >= 0 ? incomingTimestamp : now) - (activeSegment.firstBatchTimestamp ?? now)
+        if activeSegment.isFull(adding: records.count, lastOffset: lastOffset)
+            || activeSegment.size > 0 && waited > config.segmentMs
+        {
+            try roll()
+        }
+        let segment = activeSegment
+        try segment.reserve(records.count)
+        let appendTime: Int64? = config.logAppendTime ? now : nil
+        try segment.append(records, batches: batches, firstOffset: firstOffset, leaderEpoch: leaderEpoch, logAppendTime: appendTime)
+        highWatermark = logEndOffset
+        if dirtySegments.last !== segment { dirtySegments.append(segment) }
+        unflushedMessages += Int64(recordCount)
+        if unflushedMessages >= config.flushMessages { requestFlush() }
+        return AppendInfo(
+            firstOffset: firstOffset, lastOffset: lastOffset, logAppendTime: appendTime ?? -1,
+            logStartOffset: logStartOffset, batchCount: batches.count, recordCount: recordCount)
+    }
+
+    /// Appends from a byte array.
+    @discardableResult
+    public func append(_ records: [UInt8], leaderEpoch: Int32 = 0, now: Int64 = currentTimeMillis()) throws -> AppendInfo {
+        try records.withUnsafeBytes { try append($0, leaderEpoch: leaderEpoch, now: now) }
+    }
+
+    /// Checks a run of batches as a producer sent them; returns their headers.
+    static func validateBatches(_ records: UnsafeRawBufferPointer, maxMessageBytes: Int) throws -> [RecordBatchHeader] {
+        var headers: [RecordBatchHeader] = []
+        var position = 0
+        guard records.count > 0 else { throw StorageError.invalidRecords(.invalidRecord("no record batch")) }
+        while position < records.count {
+            let rest = UnsafeRawBufferPointer(rebasing: records[position...])
+            let header: RecordBatchHeader
+            do { header = try RecordBatchHeader.validated(rest) } catch let error as RecordError {
+                throw StorageError.invalidRecords(error)
+            }
+            guard header.totalSize <= maxMessageBytes else {
+                throw StorageError.messageTooLarge(size: header.totalSize, limit: maxMessageBytes)
+            }
+            guard header.attributes.compression != nil else {
+                throw StorageError.invalidRecords(.unsupportedCompression(header.attributes.rawValue & 0x07))
+            }
+            guard header.recordCount > 0, header.lastOffsetDelta == header.recordCount - 1 else {
+                throw StorageError.invalidRecords(.invalidRecord(
+                    "lastOffsetDelta \(header.lastOffsetDelta) does not match record count \(header.recordCount)"))
+            }
+            headers.append(header)
+            position += header.totalSize
+        }
+        return headers
+    }
+
+    /// Starts a new active segment at the log end offset.
+    public func roll() throws {
+        let old = activeSegment
+        guard old.size > 0 else { return }
+        try old.seal()
+        let segment = try LogSegment.create(directory: directory, baseOffset: logEndOffset, config: config)
+        segments.append(segment)
+        try FileSystem.syncDirectory(directory)
+        // Kafka flushes a rolled segment in the background; so do we.
+        requestFlush()
+    }
+
+    // MARK: Durability
+
+    /// Asks the flusher to sync everything appended so far; `completion` runs on the flusher's
+    /// thread once it is on disk (with the offset it is durable up to) or failed. Concurrent
+    /// requests share one sync per file (group commit).
+    public func requestFlush(completion: (@Sendable (Result<Int64, StorageError>) -> Void)? = nil) {
+        let target = logEndOffset
+        var files = dirtySegments.map(\.file)
+        if files.isEmpty, durability.offset < target { files = [activeSegment.file] }
+        dirtySegments.removeAll()
+        unflushedMessages = 0
+        lastFlushRequestTime = currentTimeMillis()
+        flusher.submit(.init(files: files, durability: durability, offset: target, completion: completion))
+    }
+
+    /// Syncs everything appended so far before returning.
+    public func flush() throws {
+        for segment in dirtySegments { try segment.file.sync() }
+        if dirtySegments.isEmpty && durability.offset < logEndOffset { try activeSegment.file.sync() }
+        dirtySegments.removeAll()
+        unflushedMessages = 0
+        durability.advance(to: logEndOffset)
+    }
+
+    /// Requests a flush when `flush.ms` has passed since the last one and data is unsynced.
+    /// The owner calls it periodically (Kafka's `log.flush.scheduler.interval.ms`).
+    public func flushIfDue(now: Int64 = currentTimeMillis()) {
+        if !dirtySegments.isEmpty, now - lastFlushRequestTime >= config.flushMs { requestFlush() }
+    }
+
+    // MARK: Reading
+
+    /// Whole batches from the one holding `offset`, up to `maxBytes` (at least one batch),
+    /// from a single segment so the bytes are contiguous in one file.
+    public func read(from offset: Int64, maxBytes: Int, upTo maxOffset: Int64? = nil) throws -> LogReadResult {
+        let end = logEndOffset
+        guard offset >= logStartOffset, offset <= end else {
+            throw StorageError.offsetOutOfRange(requested: offset, logStartOffset: logStartOffset, logEndOffset: end)
+        }
+        var result = LogReadResult(slice: nil, highWatermark: highWatermark, logStartOffset: logStartOffset, logEndOffset: end)
+        let limit = maxOffset ?? end
+        guard offset < limit else { return result }
+        var index = segmentIndex(for: offset)
+        while index < segments.count {
+            if let slice = segments[index].read(from: offset, maxBytes: maxBytes), slice.firstOffset < limit {
+                result.slice = slice
+                return result
+            }
+            index += 1
+        }
+        return result
+    }
+
+    /// Copies the bytes of a slice read from this log (from the mapping, not the file).
+    public func bytes(of slice: LogSlice) -> [UInt8] {
+        guard let segment = segments.first(where: { $0.file === slice.file }) else {
+            return (try? slice.readBytes()) ?? []
+        }
+        return segment.copyBytes(position: slice.position, length: slice.length)
+    }
+
+    /// Decodes every record from `offset` onwards (at most `maxBytes` per segment read): a
+    /// convenience for tools and tests, not the fetch path.
+    public func readRecords(from offset: Int64, maxBytes: Int = 1 << 20) throws -> [Record] {
+        var records: [Record] = []
+        var next = offset
+        while next < logEndOffset {
+            let result = try read(from: next, maxBytes: maxBytes)
+            guard let slice = result.slice else { break }
+            for batch in try RecordBatchDecoder.decodeAll(bytes(of: slice)) {
+                records.append(contentsOf: batch.records.filter { $0.offset >= next })
+            }
+            next = slice.lastOffset + 1
+        }
+        return records
+    }
+
+    /// The first offset whose record timestamp is at or after `timestamp`, with that timestamp;
+    /// nil when every record is older (ListOffsets then answers the log end offset).
+    public func offset(forTimestamp timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
+        for segment in segments where segment.nextOffset > logStartOffset {
+            if let found = try segment.findOffset(forTimestamp: timestamp, from: logStartOffset) { return found }
+        }
+        return nil
+    }
+
+    /// The offset and timestamp of the record with the highest timestamp (ListOffsets -3).
+    public func maxTimestampAndOffset() throws -> (offset: Int64, timestamp: Int64)? {
+        guard let segment = segments.filter({ $0.size > 0 }).max(by: { $0.largestTimestamp < $1.largestTimestamp }),
+            segment.largestTimestamp >= 0
+        else { return nil }
+        return try segment.findOffset(forTimestamp: segment.largestTimestamp, from: logStartOffset)
+    }
+
+    private func segmentIndex(for offset: Int64) -> Int {
+        var low = 0
+        var high = segments.count
+        while low < high {
+            let mid = (low + high) / 2
+            if segments[mid].baseOffset <= offset { low = mid + 1 } else { high = mid }
+        }
+        return max(0, low - 1)
+    }
+
+    // MARK: Retention
+
+    /// Moves the log start offset up to `offset` (DeleteRecords) and deletes the segments
+    /// wholly below it. Returns the new log start offset.
+    @discardableResult
+    public func deleteRecords(before offset: Int64) throws -> Int64 {
+        guard offset >= 0, offset <= highWatermark else {
+            throw StorageError.offsetOutOfRange(requested: offset, logStartOffset: logStartOffset, logEndOffset: logEndOffset)
+        }
+        if offset > logStartOffset { logStartOffset = offset }
+        if logStartOffset == logEndOffset && activeSegment.size > 0 { try roll() }
+        try deleteSegments { [logStartOffset] segment, next in next.baseOffset <= logStartOffset }
+        return logStartOffset
+    }
+
+    /// Applies `retention.ms` and `retention.bytes`: deletes whole old segments, never the
+    /// active one. Returns the number of segments deleted.
+    @discardableResult
+    public func applyRetention(now: Int64 = currentTimeMillis()) throws -> Int {
+        var deleted = 0
+        if config.retentionMs >= 0 {
+            let horizon = now - config.retentionMs
+            deleted += try deleteSegments { segment, _ in segment.largestTimestamp < horizon }
+        }
+        if config.retentionBytes >= 0 {
+            var excess = Int64(sizeInBytes) - config.retentionBytes
+            deleted += try deleteSegments { segment, _ in
+                guard excess >= Int64(segment.size) else { return false }
+                excess -= Int64(segment.size)
+                return true
+            }
+        }
+        return deleted
+    }
+
+    /// Deletes leading non-active segments while `shouldDelete(segment, nextSegment)` holds.
+    private func deleteSegments(while shouldDelete: (LogSegment, LogSegment) -> Bool) throws -> Int {
+        var deleted = 0
+        while segments.count > 1, shouldDelete(segments[0], segments[1]) {
+            let segment = segments.removeFirst()
+            dirtySegments.removeAll { $0 === segment }
+            try segment.delete()
+            deleted += 1
+        }
+        if deleted > 0 {
+            logStartOffset = max(logStartOffset, segments[0].baseOffset)
+            try FileSystem.syncDirectory(directory)
+        }
+        return deleted
+    }
+
+    // MARK: Lifecycle
+
+    /// Syncs and seals the active segment; the log takes no more appends.
+    public func close() throws {
+        guard !closed else { return }
+        try activeSegment.seal()
+        try flush()
+        try activeSegment.file.sync()
+        closed = true
+    }
+
+    /// Closes the log and removes its directory.
+    public func delete() throws {
+        closed = true
+        for segment in segments { try segment.delete() }
+        try FileSystem.removeTree(directory)
+    }
+}

@@ -1,0 +1,201 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An open file of the log (a segment's `.log`): its descriptor, closed when the last
+/// reference goes. Readers keep one to send bytes with `pread` or `sendfile` even after the
+/// segment was deleted or the owning log moved on.
+///
+/// Sendable: both stored properties are immutable, and the descriptor is used only with
+/// position-explicit calls (`pread`, `fdatasync`, `sendfile` with an offset), which are safe
+/// from any thread.
+public final class SegmentFile: Sendable {
+    /// The file descriptor, valid while this object lives.
+    public let descriptor: Int32
+    /// The file's path when it was opened.
+    public let path: String
+
+    init(path: String, create: Bool) throws {
+        let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
+        let fd = open(path, flags, 0o644)
+        guard fd >= 0 else { throw StorageError.io(operation: "open", path: path, errno: errno) }
+        self.descriptor = fd
+        self.path = path
+    }
+
+    deinit { close(descriptor) }
+
+    /// The file's size on disk.
+    func size() throws -> Int {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw StorageError.io(operation: "fstat", path: path, errno: errno) }
+        return Int(info.st_size)
+    }
+
+    /// Makes sure blocks are allocated up to `length`, extending the file. Fails with
+    /// ``StorageError/diskFull(path:)`` instead of leaving a hole that a write through the
+    /// mapping would fault on (SIGBUS).
+    func allocate(upTo length: Int, from start: Int) throws {
+        guard length > start else { return }
+        let result = posix_fallocate(descriptor, off_t(start), off_t(length - start))
+        if result == ENOSPC || result == EDQUOT { throw StorageError.diskFull(path: path) }
+        guard result == 0 else { throw StorageError.io(operation: "fallocate", path: path, errno: result) }
+    }
+
+    func truncate(to length: Int) throws {
+        guard ftruncate(descriptor, off_t(length)) == 0 else {
+            throw StorageError.io(operation: "ftruncate", path: path, errno: errno)
+        }
+    }
+
+    /// fdatasync: the data written so far, through the mapping or not, is on disk.
+    public func sync() throws {
+        guard fdatasync(descriptor) == 0 else { throw StorageError.io(operation: "fdatasync", path: path, errno: errno) }
+    }
+
+    /// Reads `count` bytes at `position`, as many as the file holds.
+    public func read(at position: Int, count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = bytes.withUnsafeMutableBytes { raw in
+                pread(descriptor, raw.baseAddress! + done, count - done, off_t(position + done))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StorageError.io(operation: "pread", path: path, errno: errno)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        if done < count { bytes.removeSubrange(done...) }
+        return bytes
+    }
+
+    /// Writes all of `bytes` at `position`.
+    func write(_ bytes: UnsafeRawBufferPointer, at position: Int) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(position + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == ENOSPC || errno == EDQUOT { throw StorageError.diskFull(path: path) }
+                throw StorageError.io(operation: "pwrite", path: path, errno: errno)
+            }
+            done += n
+        }
+    }
+}
+
+/// A shared, writable memory mapping of a file, unmapped on `deinit`.
+final class FileMapping {
+    let base: UnsafeMutableRawPointer
+    let length: Int
+
+    init(file: SegmentFile, length: Int) throws {
+        let address = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, file.descriptor, 0)
+        guard let address, address != MAP_FAILED else {
+            throw StorageError.io(operation: "mmap", path: file.path, errno: errno)
+        }
+        self.base = address
+        self.length = length
+    }
+
+    deinit { munmap(base, length) }
+}
+
+enum FileSystem {
+    static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    static func roundUpToPage(_ n: Int) -> Int { (n + pageSize - 1) / pageSize * pageSize }
+
+    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    static func createDirectory(_ path: String) throws {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw StorageError.io(operation: "mkdir", path: prefix, errno: errno)
+            }
+        }
+    }
+
+    static func listDirectory(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw StorageError.io(operation: "opendir", path: path, errno: errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    static func remove(_ path: String) throws {
+        if unlink(path) != 0 && errno != ENOENT { throw StorageError.io(operation: "unlink", path: path, errno: errno) }
+    }
+
+    static func removeTree(_ path: String) throws {
+        if isDirectory(path) {
+            for name in try listDirectory(path) { try removeTree(path + "/" + name) }
+            if rmdir(path) != 0 && errno != ENOENT { throw StorageError.io(operation: "rmdir", path: path, errno: errno) }
+        } else {
+            try remove(path)
+        }
+    }
+
+    static func rename(_ from: String, _ to: String) throws {
+        if Glibc.rename(from, to) != 0 { throw StorageError.io(operation: "rename", path: from, errno: errno) }
+    }
+
+    /// Syncs a directory so that created, renamed or deleted names in it are durable.
+    static func syncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw StorageError.io(operation: "open", path: path, errno: errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw StorageError.io(operation: "fsync", path: path, errno: errno) }
+    }
+
+    /// Replaces `path` with `contents` atomically and durably (write, sync, rename, sync dir).
+    static func writeAtomically(_ path: String, contents: [UInt8]) throws {
+        let temporary = path + ".tmp"
+        do {
+            let file = try SegmentFile(path: temporary, create: true)
+            try file.truncate(to: 0)
+            try contents.withUnsafeBytes { (raw) throws in try file.write(raw, at: 0) }
+            try file.sync()
+        }
+        try rename(temporary, path)
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        try syncDirectory(directory.isEmpty ? "." : directory)
+    }
+
+    static func readFile(_ path: String) throws -> [UInt8]? {
+        guard exists(path) else { return nil }
+        let file = try SegmentFile(path: path, create: false)
+        return try file.read(at: 0, count: try file.size())
+    }
+
+    static func modificationTimeMs(_ path: String) -> Int64 {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return 0 }
+        return Int64(info.st_mtim.tv_sec) * 1000 + Int64(info.st_mtim.tv_nsec) / 1_000_000
+    }
+}
+
+/// Wall-clock time in milliseconds since the epoch, as Kafka timestamps are.
+public func currentTimeMillis() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+}
