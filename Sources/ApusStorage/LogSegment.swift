@@ -67,10 +67,13 @@ final class LogSegment {
     /// the first invalid byte; otherwise the file's length is trusted and only the indexes are
     /// checked (and rebuilt if they fail).
     static func open(directory: String, baseOffset: Int64, config: LogConfig, recover: Bool) throws -> (LogSegment, RecoveryResult?) {
+        let indexesExist = [".index", ".timeindex"].allSatisfy {
+            FileSystem.exists(directory + "/" + fileName(baseOffset: baseOffset, suffix: $0))
+        }
         let segment = try LogSegment(directory: directory, baseOffset: baseOffset, config: config, create: false)
         if recover { return (segment, try segment.recover()) }
         segment.size = segment.allocatedSize
-        let indexesSane = try segment.loadIndexes()
+        let indexesSane = try indexesExist && segment.loadIndexes()
         if !indexesSane { _ = try segment.rebuildIndexes(validate: false) }
         return (segment, nil)
     }
