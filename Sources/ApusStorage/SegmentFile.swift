@@ -104,6 +104,7 @@ final class FileMapping {
     }
 
     deinit { munmap(base, length) }
+
 }
 
 enum FileSystem {

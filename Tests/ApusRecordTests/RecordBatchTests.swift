@@ -17,8 +17,10 @@ import Testing
                               RecordHeader(key: "ünïcode", value: [])])
             ]),
             ("large record", [Record(timestamp: 99, key: nil, value: large)]),
-            ("many records, timestamps up and down", (0..<5000).map { i in
-                Record(timestamp: 1_700_000_000_000 + Int64((i * 7919) % 1000) - 500, key: i % 3 == 0 ? nil : Array("k\(i)".utf8), value: json)
+            ("many records, timestamps up and down", (0..<5000).map { (i: Int) -> Record in
+                let jitter = Int64((i * 7919) % 1000) - 500
+                let key: [UInt8]? = i % 3 == 0 ? nil : Array("k\(i)".utf8)
+                return Record(timestamp: 1_700_000_000_000 + jitter, key: key, value: json)
             }),
             ("negative timestamp deltas", [Record(timestamp: 1000, key: nil, value: [1]), Record(timestamp: 10, key: nil, value: [2])]),
         ]
