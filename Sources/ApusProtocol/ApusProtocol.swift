@@ -1,0 +1,1 @@
+// Kafka protocol messages, generated from Apache Kafka's JSON schemas (see tools/kafka-codegen).
