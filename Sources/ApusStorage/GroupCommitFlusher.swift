@@ -8,7 +8,7 @@ public final class GroupCommitFlusher: Sendable {
     /// A request: sync these files, then the log is durable up to `offset`.
     struct Request: Sendable {
         let files: [SegmentFile]
-        let durability: Durability
+        let checkpoint: LogCheckpoint
         let offset: Int64
         let completion: (@Sendable (Result<Int64, StorageError>) -> Void)?
     }
@@ -55,7 +55,7 @@ public final class GroupCommitFlusher: Sendable {
                     }
                     if case .failure(let error) = synced[id]! { outcome = .failure(error) }
                 }
-                if case .success = outcome { request.durability.advance(to: request.offset) }
+                if case .success = outcome { request.checkpoint.advanceRecoveryPoint(to: request.offset) }
                 request.completion?(outcome)
             }
         }
@@ -66,28 +66,4 @@ public final class GroupCommitFlusher: Sendable {
         queue.sync {}
         while state.withLock({ $0.draining }) { queue.sync {} }
     }
-}
-
-/// The offset below which a log's data is known to be on disk (Kafka's recovery point), shared
-/// between the log's owner and the flusher thread.
-public final class Durability: Sendable {
-    private let durableOffset: Atomic<Int64>
-
-    init(_ offset: Int64) { durableOffset = Atomic(offset) }
-
-    /// Every record below this offset has been synced to disk.
-    public var offset: Int64 { durableOffset.load(ordering: .acquiring) }
-
-    func advance(to offset: Int64) {
-        var current = durableOffset.load(ordering: .relaxed)
-        while offset > current {
-            let (exchanged, original) = durableOffset.compareExchange(
-                expected: current, desired: offset, ordering: .acquiringAndReleasing)
-            if exchanged { return }
-            current = original
-        }
-    }
-
-    /// Sets the offset down (after a truncation).
-    func reset(to offset: Int64) { durableOffset.store(offset, ordering: .releasing) }
 }

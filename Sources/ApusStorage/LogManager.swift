@@ -1,10 +1,14 @@
-/// All partition logs under one data directory (Kafka's `LogManager`): opens and recovers them
-/// at start, creates and deletes them, and keeps the checkpoint files and the clean-shutdown
-/// marker that tell the next start how much recovery it needs.
+import Synchronization
+
+/// All partition logs under one data directory (Kafka's `LogManager`): finds them at start,
+/// opens (and so recovers) or creates them on request, and keeps the checkpoint files and the
+/// clean-shutdown marker that tell the next start how much recovery it needs.
 ///
-/// Not thread-safe: it is used at start-up and by admin operations from one owner; each
-/// ``PartitionLog`` it hands out is then driven by its own owner.
-public final class LogManager {
+/// Thread-safe, and off the hot path: each ``PartitionLog`` it opens belongs to the caller that
+/// opened it (in the broker, the event loop that owns the partition), so logs of different
+/// partitions can be opened and recovered in parallel. The manager keeps only each log's
+/// ``LogCheckpoint`` to write the checkpoint files.
+public final class LogManager: Sendable {
     public static let recoveryPointCheckpoint = "recovery-point-offset-checkpoint"
     public static let logStartOffsetCheckpoint = "log-start-offset-checkpoint"
     public static let cleanShutdownMarker = ".kafka_cleanshutdown"
@@ -12,77 +16,84 @@ public final class LogManager {
     public let dataDirectory: String
     public let defaultConfig: LogConfig
     public let flusher: GroupCommitFlusher
-    public private(set) var logs: [TopicPartition: PartitionLog] = [:]
-    /// Whether the previous run shut down cleanly (so no segment needed a scan).
+    /// Whether the previous run shut down cleanly (so no segment needs a scan).
     public let hadCleanShutdown: Bool
+    /// The partitions whose directories were found at start, sorted.
+    public let discoveredPartitions: [TopicPartition]
 
-    /// Opens every `<topic>-<partition>` directory under `dataDirectory` (created if missing).
-    /// `configFor` supplies per-topic overrides of the default config.
+    private struct State {
+        var recoveryPoints: [TopicPartition: Int64]
+        var logStartOffsets: [TopicPartition: Int64]
+        var open: [TopicPartition: LogCheckpoint] = [:]
+    }
+    private let state: Mutex<State>
+
+    /// Reads the marker and checkpoints of `dataDirectory` (created if missing) and lists the
+    /// `<topic>-<partition>` directories in it. Logs are opened by ``openLog(_:config:)``.
     public init(
-        dataDirectory: String, defaultConfig: LogConfig = LogConfig(), flusher: GroupCommitFlusher = GroupCommitFlusher(),
-        configFor: (String) -> LogConfig? = { _ in nil }
+        dataDirectory: String, defaultConfig: LogConfig = LogConfig(), flusher: GroupCommitFlusher = GroupCommitFlusher()
     ) throws {
         self.dataDirectory = dataDirectory
         self.defaultConfig = defaultConfig
         self.flusher = flusher
         try FileSystem.createDirectory(dataDirectory)
         let markerPath = dataDirectory + "/" + Self.cleanShutdownMarker
-        let clean = FileSystem.exists(markerPath)
-        self.hadCleanShutdown = clean
-        let recoveryPoints = OffsetCheckpoint.read(dataDirectory + "/" + Self.recoveryPointCheckpoint)
-        let startOffsets = OffsetCheckpoint.read(dataDirectory + "/" + Self.logStartOffsetCheckpoint)
-        for name in try FileSystem.listDirectory(dataDirectory) {
-            let path = dataDirectory + "/" + name
-            guard FileSystem.isDirectory(path), let partition = TopicPartition(directoryName: name) else { continue }
-            logs[partition] = try PartitionLog(
-                topicPartition: partition, directory: path, config: configFor(partition.topic) ?? defaultConfig,
-                flusher: flusher, recoveryPoint: clean ? Int64.max : recoveryPoints[partition] ?? 0,
-                logStartOffset: startOffsets[partition] ?? 0, cleanShutdown: clean)
-        }
+        hadCleanShutdown = FileSystem.exists(markerPath)
+        state = Mutex(State(
+            recoveryPoints: OffsetCheckpoint.read(dataDirectory + "/" + Self.recoveryPointCheckpoint),
+            logStartOffsets: OffsetCheckpoint.read(dataDirectory + "/" + Self.logStartOffsetCheckpoint)))
+        discoveredPartitions = try FileSystem.listDirectory(dataDirectory).compactMap { name in
+            FileSystem.isDirectory(dataDirectory + "/" + name) ? TopicPartition(directoryName: name) : nil
+        }.sorted()
         // From now on the data may change: a crash must not be taken for a clean shutdown.
         try FileSystem.remove(markerPath)
         try FileSystem.syncDirectory(dataDirectory)
     }
 
-    /// The log of a partition, if it exists.
-    public func log(for partition: TopicPartition) -> PartitionLog? { logs[partition] }
+    /// The directory of a partition's log.
+    public func directory(for partition: TopicPartition) -> String {
+        dataDirectory + "/" + partition.directoryName
+    }
 
-    /// The log of a partition, created empty if it does not exist.
-    public func getOrCreateLog(_ partition: TopicPartition, config: LogConfig? = nil) throws -> PartitionLog {
-        if let log = logs[partition] { return log }
-        let directory = dataDirectory + "/" + partition.directoryName
+    /// Opens a partition's log, recovering it as the checkpoints require, or creates it empty.
+    /// The caller owns the returned log; a partition must not be open twice.
+    public func openLog(_ partition: TopicPartition, config: LogConfig? = nil) throws -> PartitionLog {
+        let (recoveryPoint, logStartOffset, alreadyOpen) = state.withLock {
+            ($0.recoveryPoints[partition] ?? 0, $0.logStartOffsets[partition] ?? 0, $0.open[partition] != nil)
+        }
+        precondition(!alreadyOpen, "\(partition) is already open")
+        let existed = FileSystem.isDirectory(directory(for: partition))
         let log = try PartitionLog(
-            topicPartition: partition, directory: directory, config: config ?? defaultConfig, flusher: flusher)
-        try FileSystem.syncDirectory(dataDirectory)
-        logs[partition] = log
+            topicPartition: partition, directory: directory(for: partition), config: config ?? defaultConfig,
+            flusher: flusher, recoveryPoint: hadCleanShutdown ? .max : recoveryPoint,
+            logStartOffset: logStartOffset, cleanShutdown: hadCleanShutdown && existed)
+        if !existed { try FileSystem.syncDirectory(dataDirectory) }
+        state.withLock { $0.open[partition] = log.checkpoint }
         return log
     }
 
-    /// Deletes a partition's log and its files.
-    public func deleteLog(_ partition: TopicPartition) throws {
-        guard let log = logs.removeValue(forKey: partition) else { return }
+    /// Deletes a log (which its owner must no longer use) and forgets it.
+    public func deleteLog(_ log: PartitionLog) throws {
         try log.delete()
+        state.withLock {
+            $0.open[log.topicPartition] = nil
+            $0.recoveryPoints[log.topicPartition] = nil
+            $0.logStartOffsets[log.topicPartition] = nil
+        }
         try FileSystem.syncDirectory(dataDirectory)
     }
 
-    /// Writes the recovery points (what is known synced) and log start offsets.
+    /// Writes the recovery points (what is known synced) and log start offsets of the open logs.
     public func writeCheckpoints() throws {
-        try OffsetCheckpoint.write(
-            dataDirectory + "/" + Self.recoveryPointCheckpoint, logs.mapValues { $0.durability.offset })
-        try OffsetCheckpoint.write(
-            dataDirectory + "/" + Self.logStartOffsetCheckpoint, logs.mapValues(\.logStartOffset))
+        let open = state.withLock { $0.open }
+        try OffsetCheckpoint.write(dataDirectory + "/" + Self.recoveryPointCheckpoint, open.mapValues(\.recoveryPoint))
+        try OffsetCheckpoint.write(dataDirectory + "/" + Self.logStartOffsetCheckpoint, open.mapValues(\.logStartOffset))
     }
 
-    /// Applies retention to every log; returns the number of segments deleted.
-    @discardableResult
-    public func applyRetention(now: Int64 = currentTimeMillis()) throws -> Int {
-        try logs.values.reduce(0) { $0 + (try $1.applyRetention(now: now)) }
-    }
-
-    /// Flushes and closes every log, writes the checkpoints and the clean-shutdown marker.
+    /// Writes the checkpoints and the clean-shutdown marker. Call it after every log was closed
+    /// by its owner (``PartitionLog/close()``), last thing before exiting.
     public func close() throws {
         flusher.waitForPending()
-        for log in logs.values { try log.close() }
         try writeCheckpoints()
         try FileSystem.writeAtomically(dataDirectory + "/" + Self.cleanShutdownMarker, contents: [])
     }

@@ -52,21 +52,23 @@ public struct LogReadResult: Sendable {
 ///
 /// A `PartitionLog` is not thread-safe by design: one owner (in the broker, one event loop)
 /// calls it, so appends and reads take no locks. Disk syncs run on the shared
-/// ``GroupCommitFlusher``; ``durability`` tells how far they have got.
+/// ``GroupCommitFlusher``; ``checkpoint`` tells how far they have got.
 public final class PartitionLog {
     public let topicPartition: TopicPartition
     public let directory: String
     public private(set) var config: LogConfig
     private var segments: [LogSegment]
     private let flusher: GroupCommitFlusher
-    /// How far the log is on disk: Kafka's recovery point.
-    public let durability: Durability
+    /// The recovery point (how far the log is on disk) and log start offset, for checkpoints.
+    public let checkpoint: LogCheckpoint
     /// Segments written since their last sync request (the active one included).
     private var dirtySegments: [LogSegment] = []
     private var unflushedMessages: Int64 = 0
     private var lastFlushRequestTime: Int64
     /// The first offset readable; advanced by retention and ``deleteRecords(before:)``.
-    public private(set) var logStartOffset: Int64
+    public private(set) var logStartOffset: Int64 {
+        didSet { checkpoint.publishLogStartOffset(logStartOffset) }
+    }
     /// The offset of the next record to be appended.
     public var logEndOffset: Int64 { segments[segments.count - 1].nextOffset }
     /// The offset up to which records are committed: with a single replica, every appended
@@ -119,9 +121,10 @@ public final class PartitionLog {
         self.segments = segments
         self.recoveredTruncatedBytes = truncated
         let end = segments[segments.count - 1].nextOffset
-        self.logStartOffset = min(max(checkpointedStart, segments[0].baseOffset), end)
+        let start = min(max(checkpointedStart, segments[0].baseOffset), end)
+        self.logStartOffset = start
         self.highWatermark = end
-        self.durability = Durability(cleanShutdown ? end : min(recoveryPoint, end))
+        self.checkpoint = LogCheckpoint(recoveryPoint: cleanShutdown ? end : min(recoveryPoint, end), logStartOffset: start)
         self.lastFlushRequestTime = currentTimeMillis()
     }
 
@@ -229,20 +232,20 @@ public final class PartitionLog {
     public func requestFlush(completion: (@Sendable (Result<Int64, StorageError>) -> Void)? = nil) {
         let target = logEndOffset
         var files = dirtySegments.map(\.file)
-        if files.isEmpty, durability.offset < target { files = [activeSegment.file] }
+        if files.isEmpty, checkpoint.recoveryPoint < target { files = [activeSegment.file] }
         dirtySegments.removeAll()
         unflushedMessages = 0
         lastFlushRequestTime = currentTimeMillis()
-        flusher.submit(.init(files: files, durability: durability, offset: target, completion: completion))
+        flusher.submit(.init(files: files, checkpoint: checkpoint, offset: target, completion: completion))
     }
 
     /// Syncs everything appended so far before returning.
     public func flush() throws {
         for segment in dirtySegments { try segment.file.sync() }
-        if dirtySegments.isEmpty && durability.offset < logEndOffset { try activeSegment.file.sync() }
+        if dirtySegments.isEmpty && checkpoint.recoveryPoint < logEndOffset { try activeSegment.file.sync() }
         dirtySegments.removeAll()
         unflushedMessages = 0
-        durability.advance(to: logEndOffset)
+        checkpoint.advanceRecoveryPoint(to: logEndOffset)
     }
 
     /// Requests a flush when `flush.ms` has passed since the last one and data is unsynced.

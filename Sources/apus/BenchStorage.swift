@@ -42,7 +42,7 @@ struct BenchStorage: ParsableCommand {
         do {
             // Append, then the final sync that makes it durable.
             let manager = try LogManager(dataDirectory: dataDir)
-            let log = try manager.getOrCreateLog(partition)
+            let log = try manager.openLog(partition)
             results.append(try Phase.measure("append (CRC-checked, \(batch.count / 1024) KiB batches)", bytes: count * batch.count) {
                 try batch.withUnsafeBytes { raw in for _ in 0..<count { try log.append(raw) } }
             })
@@ -69,17 +69,17 @@ struct BenchStorage: ParsableCommand {
         }
         // Recovery: every segment is scanned, since no recovery point was checkpointed.
         var recovered: LogManager?
+        var recoveredLog: PartitionLog!
         results.append(try Phase.measure("recovery scan (validate every batch, rebuild indexes)", bytes: count * batch.count) {
             recovered = try LogManager(dataDirectory: dataDir)
+            recoveredLog = try recovered!.openLog(partition)
         })
-        let recoveredLog = recovered!.log(for: partition)!
         try Self.fail(unless: recoveredLog.logEndOffset == expectedEnd, "recovery lost data: \(recoveredLog.logEndOffset) != \(expectedEnd)")
-        try recovered!.deleteLog(partition)
-        try recovered!.close()
+        try recovered!.deleteLog(recoveredLog)
 
         // Durable appends with group commit: each append asks for a sync, at most 64 in flight.
         let durableManager = try LogManager(dataDirectory: dataDir + "-durable")
-        let durableLog = try durableManager.getOrCreateLog(partition)
+        let durableLog = try durableManager.openLog(partition)
         let durableCount = durableTotal / batch.count
         let window = DispatchSemaphore(value: 64)
         let done = DispatchGroup()
@@ -97,6 +97,7 @@ struct BenchStorage: ParsableCommand {
             }
             done.wait()
         })
+        try durableLog.close()
         try durableManager.close()
         try? FileManager.default.removeItem(atPath: dataDir)
         try? FileManager.default.removeItem(atPath: dataDir + "-durable")

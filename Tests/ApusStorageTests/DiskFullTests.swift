@@ -23,7 +23,7 @@ struct DiskFullTests {
         var config = LogConfig.small(segmentBytes: 64 << 20)
         config.maxMessageBytes = 1 << 20
         let manager = try LogManager(dataDirectory: mountPoint.path + "/data", defaultConfig: config)
-        let log = try manager.getOrCreateLog(TopicPartition(topic: "full", partition: 0))
+        let log = try manager.openLog(TopicPartition(topic: "full", partition: 0))
         var acknowledged: [String] = []
         var failure: StorageError?
         for i in 0..<100 {
@@ -48,8 +48,9 @@ struct DiskFullTests {
         try FileManager.default.removeItem(atPath: filler)
         try log.append(makeBatch("resumed", valueSize: 100_000))
         #expect(values(try log.readRecords(from: 0)) == acknowledged + ["resumed-0"])
+        try log.close()
         try manager.close()
         let reopened = try LogManager(dataDirectory: mountPoint.path + "/data", defaultConfig: config)
-        #expect(try reopened.log(for: TopicPartition(topic: "full", partition: 0))!.readRecords(from: 0).count == acknowledged.count + 1)
+        #expect(try reopened.openLog(TopicPartition(topic: "full", partition: 0)).readRecords(from: 0).count == acknowledged.count + 1)
     }
 }

@@ -189,7 +189,7 @@ import Testing
         let dir = TemporaryDirectory()
         let flusher = GroupCommitFlusher()
         let log = try openLog(dir, flusher: flusher)
-        #expect(log.durability.offset == 0)
+        #expect(log.checkpoint.recoveryPoint == 0)
         let offsets = try await withThrowingTaskGroup(of: Int64.self) { group in
             for i in 0..<50 {
                 try log.append(makeBatch("g\(i)"))
@@ -204,7 +204,7 @@ import Testing
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(offsets.count == 50 && offsets.max() == 50 && !offsets.contains(-1))
-        #expect(log.durability.offset == 50)
+        #expect(log.checkpoint.recoveryPoint == 50)
     }
 
     @Test func flushMessagesTriggersASync() throws {
@@ -215,9 +215,9 @@ import Testing
         let log = try openLog(dir, config: config, flusher: flusher)
         try log.append(makeBatch("f", count: 2))
         flusher.waitForPending()
-        #expect(log.durability.offset == 0)
+        #expect(log.checkpoint.recoveryPoint == 0)
         try log.append(makeBatch("f", count: 1))
         flusher.waitForPending()
-        #expect(log.durability.offset == 3)
+        #expect(log.checkpoint.recoveryPoint == 3)
     }
 }

@@ -9,13 +9,14 @@ import Testing
     /// Writes `count` batches through a LogManager and closes it cleanly; returns the batch sizes.
     func writeCleanLog(_ dir: TemporaryDirectory, count: Int, config: LogConfig = .small(segmentBytes: 1 << 20)) throws -> [Int] {
         let manager = try LogManager(dataDirectory: dir.path, defaultConfig: config)
-        let log = try manager.getOrCreateLog(partition)
+        let log = try manager.openLog(partition)
         var sizes: [Int] = []
         for i in 0..<count {
             let batch = makeBatch("m\(i)", count: 2, valueSize: 40 + i % 7)
             try log.append(batch)
             sizes.append(batch.count)
         }
+        try log.close()
         try manager.close()
         return sizes
     }
@@ -32,7 +33,7 @@ import Testing
         let manager = try LogManager(dataDirectory: dir.path, defaultConfig: .small(segmentBytes: 1 << 20))
         #expect(manager.hadCleanShutdown)
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/.kafka_cleanshutdown"))
-        let log = try #require(manager.log(for: partition))
+        let log = try manager.openLog(partition)
         #expect(log.logEndOffset == 20 && log.recoveredTruncatedBytes == 0)
         #expect(values(try log.readRecords(from: 0)).last == "m9-1")
     }
@@ -46,15 +47,16 @@ import Testing
             try original.prefix(cut).write(to: URL(fileURLWithPath: dir.path + "/" + logFile))
             try? FileManager.default.removeItem(atPath: dir.path + "/.kafka_cleanshutdown")
             let manager = try LogManager(dataDirectory: dir.path, defaultConfig: .small(segmentBytes: 1 << 20))
-            let log = try #require(manager.log(for: partition))
+            let log = try manager.openLog(partition)
             #expect(log.logEndOffset == 10, "cut at \(cut)")
             #expect(log.recoveredTruncatedBytes == cut - lastStart)
             #expect(values(try log.readRecords(from: 0)) == (0..<5).flatMap { ["m\($0)-0", "m\($0)-1"] })
             // The log keeps accepting appends after the valid prefix, and they survive a reopen.
             try log.append(makeBatch("after"))
+            try log.close()
             try manager.close()
             let reopened = try LogManager(dataDirectory: dir.path, defaultConfig: .small(segmentBytes: 1 << 20))
-            #expect(values(try reopened.log(for: partition)!.readRecords(from: 10)) == ["after-0"])
+            #expect(values(try (try reopened.openLog(partition)).readRecords(from: 10)) == ["after-0"])
         }
     }
 
@@ -74,7 +76,7 @@ import Testing
             try damaged.write(to: URL(fileURLWithPath: dir.path + "/" + logFile))
             try? FileManager.default.removeItem(atPath: dir.path + "/.kafka_cleanshutdown")
             let manager = try LogManager(dataDirectory: dir.path, defaultConfig: .small(segmentBytes: 1 << 20))
-            let log = try #require(manager.log(for: partition))
+            let log = try manager.openLog(partition)
             #expect(log.logEndOffset == Int64(damagedBatch * 2), "flip at \(position) in batch \(damagedBatch)")
             #expect(try log.readRecords(from: 0).count == damagedBatch * 2)
             try log.append(makeBatch("next"))
@@ -86,14 +88,14 @@ import Testing
         let dir = TemporaryDirectory()
         do {
             let manager = try LogManager(dataDirectory: dir.path, defaultConfig: .small(segmentBytes: 1 << 20))
-            let log = try manager.getOrCreateLog(partition)
+            let log = try manager.openLog(partition)
             for i in 0..<100 { try log.append(makeBatch("u\(i)")) }
             // No close: like a kill -9, the file keeps its zero-filled preallocated tail.
             #expect(fileSize(dir.path + "/" + logFile) >= LogSegment.minimumPreallocation)
         }
         let manager = try LogManager(dataDirectory: dir.path, defaultConfig: .small(segmentBytes: 1 << 20))
         #expect(!manager.hadCleanShutdown)
-        let log = try #require(manager.log(for: partition))
+        let log = try manager.openLog(partition)
         #expect(log.logEndOffset == 100)
         #expect(values(try log.readRecords(from: 0)) == (0..<100).map { "u\($0)-0" })
         #expect(fileSize(dir.path + "/" + logFile) == log.sizeInBytes)
@@ -109,15 +111,16 @@ import Testing
         try data.write(to: URL(fileURLWithPath: dir.path + "/" + logFile))
         try FileManager.default.removeItem(atPath: dir.path + "/.kafka_cleanshutdown")
         let manager = try LogManager(dataDirectory: dir.path, defaultConfig: .small(segmentBytes: 1 << 20))
-        #expect(manager.log(for: partition)!.logEndOffset == 6)
+        #expect((try manager.openLog(partition)).logEndOffset == 6)
     }
 
     @Test func missingOrCorruptIndexesAreRebuilt() throws {
         let dir = TemporaryDirectory()
         let config = LogConfig.small(segmentBytes: 3000, indexIntervalBytes: 100)
         let manager = try LogManager(dataDirectory: dir.path, defaultConfig: config)
-        let log = try manager.getOrCreateLog(partition)
+        let log = try manager.openLog(partition)
         for i in 0..<60 { try log.append(makeBatch("i\(i)", timestamp: 1000 + Int64(i), valueSize: 80)) }
+        try log.close()
         try manager.close()
         let segmentDir = dir.path + "/orders-3"
         let indexes = try FileManager.default.contentsOfDirectory(atPath: segmentDir).filter { $0.hasSuffix("index") }.sorted()
@@ -130,7 +133,7 @@ import Testing
         let third = try Data(contentsOf: URL(fileURLWithPath: segmentDir + "/" + indexes[4]))
         try third.prefix(third.count - 3).write(to: URL(fileURLWithPath: segmentDir + "/" + indexes[4]))
         let reopened = try LogManager(dataDirectory: dir.path, defaultConfig: config)
-        let again = try #require(reopened.log(for: partition))
+        let again = try reopened.openLog(partition)
         #expect(try Data(contentsOf: URL(fileURLWithPath: segmentDir + "/" + indexes[0])) == originalIndex)
         for offset in stride(from: Int64(0), to: 60, by: 7) {
             #expect(values(try again.readRecords(from: offset)).first == "i\(offset)-0")
@@ -143,7 +146,7 @@ import Testing
         let config = LogConfig.small(segmentBytes: 2000)
         do {
             let manager = try LogManager(dataDirectory: dir.path, defaultConfig: config)
-            let log = try manager.getOrCreateLog(partition)
+            let log = try manager.openLog(partition)
             for i in 0..<40 { try log.append(makeBatch("s\(i)", valueSize: 150)) }
             try log.flush()
             try manager.writeCheckpoints()
@@ -152,9 +155,9 @@ import Testing
         // The recovery point says offsets below 40 are on disk; the segments holding 40..44
         // are scanned, and the log picks up exactly where it was.
         let manager = try LogManager(dataDirectory: dir.path, defaultConfig: config)
-        let log = try #require(manager.log(for: partition))
+        let log = try manager.openLog(partition)
         #expect(log.logEndOffset == 45)
         #expect(values(try log.readRecords(from: 0)) == (0..<45).map { "s\($0)-0" })
-        #expect(log.durability.offset == 40)
+        #expect(log.checkpoint.recoveryPoint == 40)
     }
 }
