@@ -9,10 +9,14 @@ let package = Package(
         .library(name: "ApusRecord", targets: ["ApusRecord"]),
         .library(name: "ApusStorage", targets: ["ApusStorage"]),
         .library(name: "ApusProtocol", targets: ["ApusProtocol"]),
+        .library(name: "ApusBroker", targets: ["ApusBroker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C shims: the system's liblz4 and zlib, and CRC32C.
@@ -44,17 +48,40 @@ let package = Package(
             name: "ApusStorage",
             dependencies: ["ApusRecord"]),
 
+        // The broker: the NIO server, one handler file per API, configuration, metrics.
+        .target(
+            name: "ApusBroker",
+            dependencies: [
+                "ApusProtocol", "ApusStorage", "ApusRecord",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
+
         // The `apus` command line.
         .executableTarget(
             name: "apus",
             dependencies: [
-                "ApusStorage",
-                "ApusRecord",
+                "ApusBroker", "ApusStorage", "ApusRecord",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
 
         .testTarget(name: "ApusRecordTests", dependencies: ["ApusRecord"]),
         .testTarget(name: "ApusStorageTests", dependencies: ["ApusStorage", "ApusRecord"]),
+        .testTarget(
+            name: "ApusBrokerTests",
+            dependencies: [
+                "ApusBroker", "ApusProtocol", "ApusRecord",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]),
         .testTarget(
             name: "ApusProtocolTests",
             dependencies: ["ApusProtocol", .product(name: "NIOCore", package: "swift-nio")]),

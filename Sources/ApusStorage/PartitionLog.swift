@@ -36,6 +36,8 @@ public struct AppendInfo: Sendable, Equatable {
     public var logStartOffset: Int64
     public var batchCount: Int
     public var recordCount: Int
+    /// Whether the flush policy requested a sync of this append (`flush.messages` reached).
+    public var flushRequested: Bool
 }
 
 /// What a read found: whole batches from one segment, and the log's offsets at that moment.
@@ -144,9 +146,13 @@ public final class PartitionLog {
     /// limit) before any byte is written; a failure leaves the log unchanged.
     ///
     /// Compression is not inspected: batches of any codec are stored as they are.
+    ///
+    /// When the append reaches `flush.messages`, a sync is requested and `onFlush` (if given)
+    /// runs when it completes; ``AppendInfo/flushRequested`` tells whether that happened.
     @discardableResult
     public func append(
-        _ records: UnsafeRawBufferPointer, leaderEpoch: Int32 = 0, now: Int64 = currentTimeMillis()
+        _ records: UnsafeRawBufferPointer, leaderEpoch: Int32 = 0, now: Int64 = currentTimeMillis(),
+        onFlush: (@Sendable (Result<Int64, StorageError>) -> Void)? = nil
     ) throws -> AppendInfo {
         guard !closed else { throw StorageError.closed }
         let batches = try Self.validateBatches(records, maxMessageBytes: config.maxMessageBytes)
@@ -173,16 +179,24 @@ public final class PartitionLog {
         highWatermark = logEndOffset
         if dirtySegments.last !== segment { dirtySegments.append(segment) }
         unflushedMessages += Int64(recordCount)
-        if unflushedMessages >= config.flushMessages { requestFlush() }
+        let flushRequested = unflushedMessages >= config.flushMessages
+        if flushRequested { requestFlush(completion: onFlush) }
         return AppendInfo(
             firstOffset: firstOffset, lastOffset: lastOffset, logAppendTime: appendTime ?? -1,
-            logStartOffset: logStartOffset, batchCount: batches.count, recordCount: recordCount)
+            logStartOffset: logStartOffset, batchCount: batches.count, recordCount: recordCount,
+            flushRequested: flushRequested)
     }
 
     /// Appends from a byte array.
     @discardableResult
     public func append(_ records: [UInt8], leaderEpoch: Int32 = 0, now: Int64 = currentTimeMillis()) throws -> AppendInfo {
         try records.withUnsafeBytes { try append($0, leaderEpoch: leaderEpoch, now: now) }
+    }
+
+    /// Calls `body` with the bytes of a slice read from this log, straight from the mapping.
+    public func withBytes<Result>(of slice: LogSlice, _ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result? {
+        guard let segment = segments.first(where: { $0.file === slice.file }) else { return nil }
+        return try segment.withBytes(position: slice.position, length: slice.length, body)
     }
 
     /// Checks a run of batches as a producer sent them; returns their headers.

@@ -1,0 +1,161 @@
+import ApusStorage
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A running Apus broker: the Kafka listener, the partitions on their event loops, the
+/// maintenance timers (retention, `flush.ms`, checkpoints) and the metrics endpoint.
+///
+/// `Broker.start` returns once the listener is bound; `shutdown()` stops accepting, lets
+/// in-flight requests finish, closes every log cleanly and writes the checkpoints, so the next
+/// start needs no recovery. Embeddable: tests start one on port 0 inside their own process.
+public final class Broker: Sendable {
+    public let context: BrokerContext
+    private let group: MultiThreadedEventLoopGroup
+    private let logManager: LogManager
+    private let serverChannel: Channel
+    private let metricsChannel: Channel?
+    private let connections: ConnectionRegistry
+    private let maintenance: RepeatedTask
+    private let stopped = Atomic<Bool>(false)
+
+    /// The port the Kafka listener is bound to.
+    public var port: Int { context.boundPort }
+    /// The port of the metrics endpoint, if enabled.
+    public var metricsPort: Int? { metricsChannel?.localAddress?.port }
+    /// The address clients should bootstrap from.
+    public var bootstrapAddress: String { "\(context.advertisedAddress.host):\(port)" }
+
+    private init(
+        context: BrokerContext, group: MultiThreadedEventLoopGroup, logManager: LogManager, serverChannel: Channel,
+        metricsChannel: Channel?, connections: ConnectionRegistry, maintenance: RepeatedTask
+    ) {
+        self.context = context
+        self.group = group
+        self.logManager = logManager
+        self.serverChannel = serverChannel
+        self.metricsChannel = metricsChannel
+        self.connections = connections
+        self.maintenance = maintenance
+    }
+
+    /// Opens the data directory (recovering what a crash left), loads the topics and binds the
+    /// listeners. `metricsRegistry` renders the Prometheus endpoint, if one is configured.
+    public static func start(
+        config: BrokerConfig, logger: Logger = Logger(label: "apus.broker"),
+        metricsText: (@Sendable () -> String)? = nil
+    ) async throws -> Broker {
+        let logManager = try LogManager(dataDirectory: config.dataDirectory, defaultConfig: config.logDefaults)
+        let clusterId = try MetaProperties.loadOrCreate(directory: config.dataDirectory, nodeId: config.nodeId)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: config.eventLoopCount)
+        do {
+            let loops = Array(group.makeIterator())
+            let topics = TopicManager(logManager: logManager, eventLoops: loops, defaults: config.logDefaults, logger: logger)
+            let started = ContinuousClock.now
+            try await topics.loadExisting().get()
+            logger.info("logs loaded", metadata: [
+                "partitions": "\(logManager.discoveredPartitions.count)", "clean_shutdown": "\(logManager.hadCleanShutdown)",
+                "seconds": "\(ContinuousClock.now - started)",
+            ])
+            let context = BrokerContext(config: config, clusterId: clusterId, topics: topics, metrics: BrokerMetrics(), logger: logger)
+            let connections = ConnectionRegistry()
+            let maximumFrame = config.socketRequestMaxBytes
+            let serverChannel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    connections.add(channel)
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maximumFrameSize: maximumFrame)))
+                        try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(broker: context, logger: logger))
+                    }
+                }
+                .bind(host: config.listenHost, port: config.listenPort).get()
+            context.boundPort = serverChannel.localAddress?.port ?? config.listenPort
+            var metricsChannel: Channel?
+            if let host = config.metricsHost, let metricsText {
+                metricsChannel = try await MetricsServer.start(host: host, port: config.metricsPort, group: group, render: metricsText)
+            }
+            let retentionEvery = max(1, config.retentionCheckIntervalMs / config.flushSchedulerIntervalMs)
+            let ticks = Atomic<Int64>(0)
+            let maintenance = loops[0].scheduleRepeatedTask(
+                initialDelay: .milliseconds(config.flushSchedulerIntervalMs), delay: .milliseconds(config.flushSchedulerIntervalMs)
+            ) { _ in
+                let tick = ticks.add(1, ordering: .relaxed).newValue
+                topics.runMaintenance(retention: tick % retentionEvery == 0)
+                if tick % 60 == 0 { try? logManager.writeCheckpoints() }
+            }
+            logger.info("broker started", metadata: [
+                "listener": "\(config.listenHost):\(context.boundPort)", "advertised": "\(context.advertisedAddress.host):\(context.advertisedAddress.port)",
+                "data_dir": "\(config.dataDirectory)", "cluster_id": "\(clusterId)", "node_id": "\(config.nodeId)",
+            ])
+            if config.listenHost != "127.0.0.1" && config.listenHost != "localhost" && config.listenHost != "::1" {
+                logger.warning("listening beyond loopback without authentication", metadata: ["listener": "\(config.listenHost)"])
+            }
+            return Broker(
+                context: context, group: group, logManager: logManager, serverChannel: serverChannel,
+                metricsChannel: metricsChannel, connections: connections, maintenance: maintenance)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to `drainTimeout`), closes every log
+    /// and writes the checkpoints and the clean-shutdown marker.
+    public func shutdown(drainTimeout: TimeAmount = .seconds(10)) async throws {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let logger = context.logger
+        logger.info("shutting down")
+        maintenance.cancel()
+        try? await serverChannel.close()
+        try? await metricsChannel?.close()
+        let open = connections.all
+        for channel in open { channel.pipeline.fireUserInboundEventTriggered(BrokerShutdownEvent()) }
+        let drained = EventLoopFuture.andAllComplete(open.map(\.closeFuture), on: group.next())
+        let timeout = group.next().scheduleTask(in: drainTimeout) { for channel in open { channel.close(promise: nil) } }
+        try? await drained.get()
+        timeout.cancel()
+        try await context.topics.closeAll().get()
+        try logManager.close()
+        try await group.shutdownGracefully()
+        logger.info("shut down cleanly")
+    }
+}
+
+/// `meta.properties` in the data directory, as Kafka writes it: the cluster id and node id.
+enum MetaProperties {
+    static func loadOrCreate(directory: String, nodeId: Int32) throws -> String {
+        let path = directory + "/meta.properties"
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let properties = Dictionary(try BrokerConfig.parseProperties(text), uniquingKeysWith: { $1 })
+            if let stored = properties["node.id"], stored != "\(nodeId)" {
+                throw ConfigError("\(path) belongs to node.id \(stored), not \(nodeId)")
+            }
+            if let clusterId = properties["cluster.id"] { return clusterId }
+        }
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let clusterId = Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        let text = "#\n#Written by Apus\nversion=1\ncluster.id=\(clusterId)\nnode.id=\(nodeId)\n"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        return clusterId
+    }
+}
+
+/// The open client connections, so shutdown can drain them.
+final class ConnectionRegistry: Sendable {
+    private let channels = Mutex<[ObjectIdentifier: Channel]>([:])
+
+    func add(_ channel: Channel) {
+        let id = ObjectIdentifier(channel)
+        channels.withLock { $0[id] = channel }
+        channel.closeFuture.whenComplete { _ in _ = self.channels.withLock { $0.removeValue(forKey: id) } }
+    }
+
+    var all: [Channel] { channels.withLock { Array($0.values) } }
+}

@@ -1,0 +1,178 @@
+import ApusStorage
+
+/// The broker's settings, read from Kafka's `server.properties` names.
+///
+/// Defaults serve a new user with no flags: listen on 127.0.0.1:9092, data in `./data`, node 0,
+/// topics auto-created with one partition.
+public struct BrokerConfig: Sendable, Equatable {
+    /// `log.dirs` (the first directory is used) or `log.dir`.
+    public var dataDirectory = "./data"
+    /// The host and port from `listeners` (`PLAINTEXT://HOST:PORT`).
+    public var listenHost = "127.0.0.1"
+    public var listenPort = 9092
+    /// The address clients are told to connect to (`advertised.listeners`); the listener if unset.
+    public var advertisedHost: String?
+    public var advertisedPort: Int?
+    /// `node.id` (or `broker.id`).
+    public var nodeId: Int32 = 0
+    /// `num.partitions`: partitions of auto-created topics and of CreateTopics with -1.
+    public var numPartitions: Int32 = 1
+    /// `auto.create.topics.enable`.
+    public var autoCreateTopics = true
+    /// `message.max.bytes`: the largest record batch accepted (topic override: `max.message.bytes`).
+    public var messageMaxBytes = 1_048_588
+    /// `socket.request.max.bytes`: the largest request frame; larger ones close the connection.
+    public var socketRequestMaxBytes = 104_857_600
+    /// Log defaults from `log.segment.bytes`, `log.retention.*`, `log.flush.interval.*`, `log.index.interval.bytes`.
+    public var logDefaults = LogConfig()
+    /// `log.retention.check.interval.ms`: how often retention runs.
+    public var retentionCheckIntervalMs: Int64 = 300_000
+    /// `log.flush.scheduler.interval.ms`: how often `flush.ms` is checked.
+    public var flushSchedulerIntervalMs: Int64 = 1000
+    /// Prometheus endpoint (`--metrics`, or `apus.metrics.listener`); nil disables it.
+    public var metricsHost: String? = "127.0.0.1"
+    public var metricsPort = 9644
+    /// Event loops (threads) that own partitions and connections; `num.network.threads` style.
+    public var eventLoopCount = System.coreCountForBroker
+
+    public init() {}
+
+    /// The broker property names understood, for `--set` validation and DescribeConfigs.
+    public static let knownProperties: Set<String> = [
+        "log.dirs", "log.dir", "listeners", "advertised.listeners", "node.id", "broker.id", "num.partitions",
+        "auto.create.topics.enable", "log.segment.bytes", "log.segment.ms", "log.roll.ms", "log.roll.hours",
+        "log.retention.ms", "log.retention.minutes", "log.retention.hours", "log.retention.bytes",
+        "log.flush.interval.messages", "log.flush.interval.ms", "log.index.interval.bytes",
+        "message.max.bytes", "socket.request.max.bytes", "log.retention.check.interval.ms",
+        "log.flush.scheduler.interval.ms", "log.message.timestamp.type", "apus.metrics.listener",
+        "num.network.threads",
+    ]
+
+    /// Applies `properties` (Kafka names) over the current values.
+    public mutating func apply(_ properties: [(String, String)]) throws(ConfigError) {
+        var retentionMs: Int64?, retentionMinutes: Int64?, retentionHours: Int64?
+        var rollMs: Int64?, rollHours: Int64?
+        for (key, rawValue) in properties {
+            let value = rawValue.trimmed
+            func integer(min: Int64 = 0) throws(ConfigError) -> Int64 {
+                guard let n = Int64(value), n >= min else { throw ConfigError("\(key)=\(value): expected an integer ≥ \(min)") }
+                return n
+            }
+            switch key {
+            case "log.dirs", "log.dir":
+                guard let first = value.split(separator: ",").first else { throw ConfigError("\(key) is empty") }
+                dataDirectory = String(first).trimmed
+            case "listeners":
+                (listenHost, listenPort) = try Self.parseListener(value, key: key)
+            case "advertised.listeners":
+                let (host, port) = try Self.parseListener(value, key: key)
+                (advertisedHost, advertisedPort) = (host, port)
+            case "node.id", "broker.id": nodeId = Int32(clamping: try integer())
+            case "num.partitions": numPartitions = Int32(clamping: try integer(min: 1))
+            case "auto.create.topics.enable":
+                guard let flag = Bool(value.lowercased()) else { throw ConfigError("\(key)=\(value): expected true or false") }
+                autoCreateTopics = flag
+            case "log.segment.bytes": logDefaults.segmentBytes = Int(try integer(min: 14))
+            case "log.roll.ms", "log.segment.ms": rollMs = try integer(min: 1)
+            case "log.roll.hours": rollHours = try integer(min: 1)
+            case "log.retention.ms": retentionMs = try integer(min: -1)
+            case "log.retention.minutes": retentionMinutes = try integer(min: -1)
+            case "log.retention.hours": retentionHours = try integer(min: -1)
+            case "log.retention.bytes": logDefaults.retentionBytes = try integer(min: -1)
+            case "log.flush.interval.messages": logDefaults.flushMessages = try integer(min: 1)
+            case "log.flush.interval.ms": logDefaults.flushMs = try integer()
+            case "log.index.interval.bytes": logDefaults.indexIntervalBytes = Int(try integer())
+            case "message.max.bytes":
+                messageMaxBytes = Int(try integer())
+                logDefaults.maxMessageBytes = messageMaxBytes
+            case "socket.request.max.bytes": socketRequestMaxBytes = Int(try integer(min: 1))
+            case "log.retention.check.interval.ms": retentionCheckIntervalMs = try integer(min: 1)
+            case "log.flush.scheduler.interval.ms": flushSchedulerIntervalMs = try integer(min: 1)
+            case "log.message.timestamp.type":
+                guard value == "CreateTime" || value == "LogAppendTime" else {
+                    throw ConfigError("\(key)=\(value): expected CreateTime or LogAppendTime")
+                }
+                logDefaults.logAppendTime = value == "LogAppendTime"
+            case "apus.metrics.listener":
+                if value.isEmpty || value == "none" { metricsHost = nil } else {
+                    let (host, port) = try Self.parseHostPort(value, key: key)
+                    (metricsHost, metricsPort) = (host, port)
+                }
+            case "num.network.threads": eventLoopCount = Int(try integer(min: 1))
+            default:
+                throw ConfigError("unknown property \(key)")
+            }
+        }
+        // Kafka's precedence: ms over minutes over hours.
+        if let ms = retentionMs ?? retentionMinutes.map({ $0 < 0 ? -1 : $0 * 60_000 })
+            ?? retentionHours.map({ $0 < 0 ? -1 : $0 * 3_600_000 })
+        {
+            logDefaults.retentionMs = ms
+        }
+        if let ms = rollMs ?? rollHours.map({ $0 * 3_600_000 }) { logDefaults.segmentMs = ms }
+    }
+
+    /// Reads a `server.properties` text: `key=value` lines, `#` and `!` comments.
+    public static func parseProperties(_ text: String) throws(ConfigError) -> [(String, String)] {
+        var result: [(String, String)] = []
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.trimmed
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("!") { continue }
+            guard let separator = line.firstIndex(where: { $0 == "=" || $0 == ":" }) else {
+                throw ConfigError("line \(number + 1): expected key=value, got \(line)")
+            }
+            result.append((String(line[..<separator]).trimmed, String(line[line.index(after: separator)...]).trimmed))
+        }
+        return result
+    }
+
+    static func parseListener(_ value: String, key: String) throws(ConfigError) -> (String, Int) {
+        guard let first = value.split(separator: ",").first.map({ String($0).trimmed }) else {
+            throw ConfigError("\(key) is empty")
+        }
+        var address = Substring(first)
+        if let scheme = first.range(of: "://") {
+            let name = first[..<scheme.lowerBound]
+            guard name == "PLAINTEXT" else {
+                throw ConfigError("\(key)=\(value): only PLAINTEXT listeners are supported in this version")
+            }
+            address = first[scheme.upperBound...]
+        }
+        return try parseHostPort(String(address), key: key)
+    }
+
+    /// Parses `HOST:PORT` (an empty host means 0.0.0.0, as in Kafka).
+    public static func parseHostPort(_ value: String, key: String) throws(ConfigError) -> (String, Int) {
+        guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { throw ConfigError("\(key)=\(value): expected HOST:PORT") }
+        var host = String(value[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+
+    /// The host and port written into Metadata responses.
+    public var advertisedAddress: (host: String, port: Int) {
+        let host = advertisedHost ?? (listenHost == "0.0.0.0" || listenHost == "::" ? "127.0.0.1" : listenHost)
+        return (host, advertisedPort ?? listenPort)
+    }
+}
+
+/// A configuration value that cannot be used; the message says which and why.
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension StringProtocol {
+    var trimmed: String {
+        String(drop(while: { $0 == " " || $0 == "\t" || $0 == "\r" }).reversed().drop(while: { $0 == " " || $0 == "\t" || $0 == "\r" }).reversed())
+    }
+}
+
+import NIOCore
+
+extension System {
+    /// One event loop per core, at least one.
+    public static var coreCountForBroker: Int { max(1, System.coreCount) }
+}

@@ -1,0 +1,73 @@
+import ApusProtocol
+import NIOCore
+
+/// Metadata (key 3): this broker as the only broker, controller and leader of every partition.
+/// Unknown topics are auto-created when `auto.create.topics.enable` and the request allow it;
+/// while that runs they are reported as LEADER_NOT_AVAILABLE.
+enum MetadataHandler: APIHandler {
+    typealias Request = MetadataRequest
+    static let versions: ClosedRange<Int16> = 0...12
+
+    static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<MetadataResponse?> {
+        let broker = context.broker
+        let topics = broker.topics
+        // v0: an empty list means all topics; v1+: null means all, empty means none.
+        let requested: [String]?
+        if context.apiVersion == 0 && request.topics?.isEmpty == true {
+            requested = nil
+        } else {
+            requested = request.topics?.map { topic in
+                topic.name ?? topics.allTopics.first(where: { $0.topicId == topic.topicId })?.name ?? ""
+            }
+        }
+        let allowCreate = broker.config.autoCreateTopics && (context.apiVersion < 4 || request.allowAutoTopicCreation)
+        var creations: [EventLoopFuture<Void>] = []
+        if let requested {
+            for name in Set(requested) where topics.topic(name) == nil && !topics.isBusy(name) && allowCreate
+                && (try? TopicManager.validateName(name)) != nil
+            {
+                creations.append(
+                    topics.createTopic(name: name, partitions: broker.config.numPartitions, overrides: [:])
+                        .map { _ in () }
+                        .recover { error in
+                            context.logger.warning("auto-creating topic failed", metadata: ["topic": "\(name)", "error": "\(error)"])
+                        })
+            }
+        }
+        return EventLoopFuture.andAllComplete(creations, on: context.eventLoop).map {
+            makeResponse(requested: requested, context: context, autoCreating: allowCreate)
+        }
+    }
+
+    static func makeResponse(requested: [String]?, context: RequestContext, autoCreating: Bool) -> MetadataResponse {
+        let broker = context.broker
+        let (host, port) = broker.advertisedAddress
+        let nodeId = broker.config.nodeId
+        var response = MetadataResponse(
+            brokers: [.init(nodeId: nodeId, host: host, port: Int32(port), rack: nil)],
+            clusterId: broker.clusterId, controllerId: nodeId)
+        let names = requested ?? broker.topics.allTopics.map(\.name)
+        for name in names {
+            guard let topic = broker.topics.topic(name) else {
+                let code: KafkaErrorCode
+                if (try? TopicManager.validateName(name)) == nil {
+                    code = .invalidTopicException
+                } else if broker.topics.isBusy(name) {
+                    code = .leaderNotAvailable
+                } else {
+                    code = .unknownTopicOrPartition
+                }
+                response.topics.append(.init(errorCode: code.rawValue, name: name))
+                continue
+            }
+            response.topics.append(.init(
+                errorCode: KafkaErrorCode.noError.rawValue, name: name, topicId: topic.topicId, isInternal: false,
+                partitions: topic.partitions.indices.map { index in
+                    .init(
+                        errorCode: KafkaErrorCode.noError.rawValue, partitionIndex: Int32(index), leaderId: nodeId,
+                        leaderEpoch: 0, replicaNodes: [nodeId], isrNodes: [nodeId], offlineReplicas: [])
+                }))
+        }
+        return response
+    }
+}

@@ -1,0 +1,99 @@
+import ApusProtocol
+import ApusRecord
+import ApusStorage
+import NIOCore
+
+/// Produce (key 0): appends each partition's record batch to its log and answers with the
+/// assigned base offset. acks=0 gets no response (an error then closes the connection, as in
+/// Kafka); acks=1 and acks=-1 are answered once the batch is in the log, and, when the
+/// `flush.messages` policy makes the append sync, once it is on disk.
+///
+/// Versions 0-2 are advertised because librdkafka up to 2.11 enables LZ4 only when the
+/// broker's Produce range includes v0; they are decoded and answered, but their legacy message
+/// formats (magic 0 and 1) are refused with UNSUPPORTED_FOR_MESSAGE_FORMAT: only record
+/// batch v2 is stored.
+enum ProduceHandler: APIHandler {
+    typealias Request = ProduceRequest
+    static let versions: ClosedRange<Int16> = 0...9
+
+    typealias PartitionResponse = ProduceResponse.PartitionProduceResponse
+
+    static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<ProduceResponse?> {
+        let validAcks = [-1, 0, 1].contains(request.acks)
+        var topicFutures: [EventLoopFuture<ProduceResponse.TopicProduceResponse>] = []
+        for topicData in request.topicData {
+            let partitionFutures = topicData.partitionData.map { data -> EventLoopFuture<PartitionResponse> in
+                guard validAcks else {
+                    return context.eventLoop.makeSucceededFuture(failure(data.index, .invalidRequiredAcks, "acks must be -1, 0 or 1"))
+                }
+                return produce(topic: topicData.name, data: data, acks: request.acks, context: context)
+            }
+            topicFutures.append(
+                EventLoopFuture.whenAllSucceed(partitionFutures, on: context.eventLoop).map {
+                    .init(name: topicData.name, partitionResponses: $0)
+                })
+        }
+        return EventLoopFuture.whenAllSucceed(topicFutures, on: context.eventLoop).flatMapThrowing { responses in
+            if request.acks == 0 {
+                if let failed = responses.lazy.flatMap(\.partitionResponses).first(where: { $0.errorCode != 0 }) {
+                    throw AcksZeroProduceFailed(code: failed.errorCode, message: failed.errorMessage ?? "")
+                }
+                return nil
+            }
+            return ProduceResponse(responses: responses)
+        }
+    }
+
+    static func failure(_ index: Int32, _ code: KafkaErrorCode, _ message: String) -> PartitionResponse {
+        PartitionResponse(index: index, errorCode: code.rawValue, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, errorMessage: message)
+    }
+
+    static func produce(topic: String, data: Request.PartitionProduceData, acks: Int16, context: RequestContext) -> EventLoopFuture<PartitionResponse> {
+        let loop = context.eventLoop
+        guard let partition = context.broker.topics.partition(topic, data.index) else {
+            return loop.makeSucceededFuture(failure(data.index, .unknownTopicOrPartition, "unknown topic or partition \(topic)-\(data.index)"))
+        }
+        guard let records = data.records, records.readableBytes > 0 else {
+            return loop.makeSucceededFuture(failure(data.index, .corruptMessage, "no records"))
+        }
+        // Produce v3+ carries exactly one record batch v2 per partition.
+        let checked: RecordBatchHeader
+        do {
+            checked = try records.withUnsafeReadableBytes { try RecordBatchHeader.peek($0) }
+        } catch let error as RecordError {
+            let code: KafkaErrorCode =
+                if case .unsupportedMagic = error { context.apiVersion < 3 ? .unsupportedForMessageFormat : .invalidRecord } else { .corruptMessage }
+            return loop.makeSucceededFuture(failure(data.index, code, error.description))
+        } catch {
+            return loop.makeSucceededFuture(failure(data.index, .corruptMessage, "\(error)"))
+        }
+        if checked.totalSize != records.readableBytes {
+            return loop.makeSucceededFuture(failure(data.index, .invalidRecord, "a produce request must carry exactly one record batch per partition"))
+        }
+        if checked.attributes.isControl {
+            return loop.makeSucceededFuture(failure(data.index, .invalidRecord, "clients may not produce control batches"))
+        }
+        if checked.attributes.compression == .zstd && context.apiVersion < 7 {
+            return loop.makeSucceededFuture(failure(data.index, .unsupportedCompressionType, "zstd needs Produce v7 or later"))
+        }
+        let metrics = context.broker.metrics
+        return partition.append(records, waitForFlush: acks != 0).map { info in
+            metrics.produced(topic: topic, bytes: records.readableBytes, messages: info.recordCount)
+            metrics.logEndOffset(topic: topic, partition: data.index, offset: info.lastOffset + 1)
+            return PartitionResponse(
+                index: data.index, errorCode: 0, baseOffset: info.firstOffset, logAppendTimeMs: info.logAppendTime,
+                logStartOffset: info.logStartOffset)
+        }.recover { error in
+            let (code, message) = kafkaError(error)
+            if code == .kafkaStorageError { context.logger.error("append failed", metadata: ["partition": "\(topic)-\(data.index)", "error": "\(message)"]) }
+            return failure(data.index, code, message)
+        }
+    }
+}
+
+/// An acks=0 produce that failed: Kafka closes the connection so the client notices.
+struct AcksZeroProduceFailed: Error, CustomStringConvertible {
+    var code: Int16
+    var message: String
+    var description: String { "acks=0 produce failed with error \(code): \(message)" }
+}

@@ -1,0 +1,148 @@
+import ApusProtocol
+import Logging
+import NIOCore
+
+/// Answers the requests of one connection. Requests are decoded and started as they arrive,
+/// so several can be in progress (pipelining), but responses are written strictly in request
+/// order, as clients require. A request that cannot be decoded, or names an API or version
+/// the broker does not serve (except ApiVersions, answered per KIP-511), closes the connection.
+final class KafkaConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Stop reading when this many responses are pending, resume when they drain.
+    static let maximumInFlight = 128
+
+    private let broker: BrokerContext
+    private var logger: Logger
+    private var nextSequence = 0
+    private var nextToWrite = 0
+    private var completed: [Int: ByteBuffer?] = [:]
+    private var readingPaused = false
+    private var closing = false
+    private var draining = false
+
+    init(broker: BrokerContext, logger: Logger) {
+        self.broker = broker
+        self.logger = logger
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        logger[metadataKey: "peer"] = "\(context.remoteAddress.map { "\($0)" } ?? "?")"
+        broker.metrics.connectionOpened()
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        broker.metrics.connectionClosed()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing, !draining else { return }
+        var frame = unwrapInboundIn(data)
+        let sequence = nextSequence
+        nextSequence += 1
+        let started = NIODeadline.now()
+        let future: EventLoopFuture<ByteBuffer?>
+        let apiName: String
+        do {
+            (future, apiName) = try dispatch(&frame, eventLoop: context.eventLoop)
+        } catch {
+            logger.warning("closing connection: bad request", metadata: ["error": "\(error)"])
+            closing = true
+            context.close(promise: nil)
+            return
+        }
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        future.hop(to: context.eventLoop).whenComplete { [broker, logger] result in
+            broker.metrics.requestCompleted(api: apiName, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
+            let (handler, context) = bound.value
+            switch result {
+            case .success(let response):
+                handler.completed[sequence] = response
+                handler.writeReady(context: context)
+            case .failure(let error):
+                logger.error("request failed; closing connection", metadata: ["api": "\(apiName)", "error": "\(error)"])
+                handler.closing = true
+                context.close(promise: nil)
+            }
+        }
+        if nextSequence - nextToWrite >= Self.maximumInFlight && !readingPaused {
+            readingPaused = true
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
+    }
+
+    private func writeReady(context: ChannelHandlerContext) {
+        var wrote = false
+        while let response = completed.removeValue(forKey: nextToWrite) {
+            nextToWrite += 1
+            if let response, !closing {
+                context.write(wrapOutboundOut(response), promise: nil)
+                wrote = true
+            }
+        }
+        if wrote { context.flush() }
+        closeIfDrained(context: context)
+        if draining { return }
+        if readingPaused && nextSequence - nextToWrite < Self.maximumInFlight / 2 {
+            readingPaused = false
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            context.read()
+        }
+    }
+
+    /// Decodes the header and starts the handler. Throws for what must close the connection.
+    private func dispatch(_ frame: inout ByteBuffer, eventLoop: EventLoop) throws -> (EventLoopFuture<ByteBuffer?>, String) {
+        guard let rawKey = frame.getInteger(at: frame.readerIndex, as: Int16.self),
+            let rawVersion = frame.getInteger(at: frame.readerIndex + 2, as: Int16.self)
+        else { throw ProtocolDecodingError.truncated(needed: 4, available: frame.readableBytes) }
+        guard let apiKey = ApiKey(rawValue: rawKey) else { throw UnsupportedRequest(apiKey: rawKey, version: rawVersion) }
+        let header = try RequestHeader(from: &frame, version: RequestHeader.version(apiKey: apiKey, apiVersion: rawVersion))
+        logger.trace("request", metadata: ["api": "\(apiKey.name)", "version": "\(rawVersion)", "correlation": "\(header.correlationId)"])
+        guard let handler = APIRegistry.byKey[apiKey] else { throw UnsupportedRequest(apiKey: rawKey, version: rawVersion) }
+        guard handler.versions.contains(rawVersion) else {
+            if apiKey == .apiVersions {
+                return (eventLoop.makeSucceededFuture(ApiVersionsHandler.unsupportedVersionResponse(header)), apiKey.name)
+            }
+            throw UnsupportedRequest(apiKey: rawKey, version: rawVersion)
+        }
+        let context = RequestContext(header: header, broker: broker, eventLoop: eventLoop, logger: logger)
+        return (try handler.respond(to: &frame, context: context), apiKey.name)
+    }
+
+    /// On broker shutdown: read no more requests, answer those in progress, then close.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is BrokerShutdownEvent else { return context.fireUserInboundEventTriggered(event) }
+        draining = true
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        closeIfDrained(context: context)
+    }
+
+    private func closeIfDrained(context: ChannelHandlerContext) {
+        if draining && nextToWrite == nextSequence && !closing {
+            closing = true
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.warning("closing connection", metadata: ["error": "\(error)"])
+        closing = true
+        context.close(promise: nil)
+    }
+}
+
+/// A request for an API or version this broker does not serve.
+struct UnsupportedRequest: Error, CustomStringConvertible {
+    var apiKey: Int16
+    var version: Int16
+    var description: String {
+        let name = ApiKey(rawValue: apiKey)?.name ?? "unknown API"
+        return "\(name) (key \(apiKey)) version \(version) is not supported"
+    }
+}
+
+/// Sent down every connection when the broker shuts down.
+struct BrokerShutdownEvent: Sendable {}

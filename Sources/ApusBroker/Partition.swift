@@ -1,0 +1,92 @@
+import ApusRecord
+import ApusStorage
+import NIOCore
+
+/// One partition of a topic on this broker: its log, owned by one event loop.
+///
+/// Every use of the log runs on ``eventLoop`` (``NIOLoopBound`` checks it), so appends and reads
+/// take no locks; other loops reach it through ``execute(_:)``. Fetch requests waiting for data
+/// (long polls) register here and are woken by the next append.
+public final class Partition: Sendable {
+    public let topicPartition: TopicPartition
+    public let eventLoop: EventLoop
+    private let log: NIOLoopBound<PartitionLog>
+    private let waiters: NIOLoopBoundBox<[@Sendable () -> Void]>
+
+    /// Opens (recovering as needed) or creates the partition's log on `eventLoop`.
+    static func open(
+        _ topicPartition: TopicPartition, config: LogConfig, logManager: LogManager, on eventLoop: EventLoop
+    ) -> EventLoopFuture<Partition> {
+        eventLoop.submit {
+            let log = try logManager.openLog(topicPartition, config: config)
+            return Partition(topicPartition: topicPartition, log: log, eventLoop: eventLoop)
+        }
+    }
+
+    private init(topicPartition: TopicPartition, log: PartitionLog, eventLoop: EventLoop) {
+        self.topicPartition = topicPartition
+        self.eventLoop = eventLoop
+        self.log = NIOLoopBound(log, eventLoop: eventLoop)
+        self.waiters = NIOLoopBoundBox([], eventLoop: eventLoop)
+    }
+
+    /// Runs `body` with the log on the owning loop.
+    public func execute<Result: Sendable>(_ body: @escaping @Sendable (PartitionLog) throws -> Result) -> EventLoopFuture<Result> {
+        if eventLoop.inEventLoop {
+            return eventLoop.makeCompletedFuture { try body(log.value) }
+        }
+        return eventLoop.submit { try body(self.log.value) }
+    }
+
+    /// Appends the records, then wakes waiting fetches. When the flush policy
+    /// (`flush.messages`) asks for a sync and `waitForFlush` is set, the future completes only
+    /// after the sync.
+    func append(_ records: ByteBuffer, waitForFlush: Bool) -> EventLoopFuture<AppendInfo> {
+        if eventLoop.inEventLoop { return appendOnLoop(records, waitForFlush: waitForFlush) }
+        return eventLoop.flatSubmit { self.appendOnLoop(records, waitForFlush: waitForFlush) }
+    }
+
+    private func appendOnLoop(_ records: ByteBuffer, waitForFlush: Bool) -> EventLoopFuture<AppendInfo> {
+        let flushed = eventLoop.makePromise(of: Void.self)
+        let onFlush: (@Sendable (Result<Int64, StorageError>) -> Void)?
+        if waitForFlush {
+            onFlush = { result in
+                switch result {
+                case .success: flushed.succeed()
+                case .failure(let error): flushed.fail(error)
+                }
+            }
+        } else {
+            onFlush = nil
+        }
+        let info: AppendInfo
+        do {
+            let log = self.log.value
+            info = try records.withUnsafeReadableBytes { raw throws -> AppendInfo in
+                try log.append(raw, onFlush: onFlush)
+            }
+        } catch {
+            flushed.succeed()
+            return eventLoop.makeFailedFuture(error)
+        }
+        wakeWaiters()
+        if info.flushRequested && waitForFlush { return flushed.futureResult.map { info } }
+        flushed.succeed()
+        return eventLoop.makeSucceededFuture(info)
+    }
+
+    /// Calls `callback` (once) at the next append. Must run on ``eventLoop``.
+    func waitForAppend(_ callback: @escaping @Sendable () -> Void) {
+        waiters.value.append(callback)
+    }
+
+    private func wakeWaiters() {
+        guard !waiters.value.isEmpty else { return }
+        let callbacks = waiters.value
+        waiters.value = []
+        for callback in callbacks { callback() }
+    }
+
+    /// Wakes and drops every waiter (on deletion or shutdown). Must run on ``eventLoop``.
+    func releaseWaiters() { wakeWaiters() }
+}

@@ -1,0 +1,69 @@
+import ApusProtocol
+import Logging
+import NIOCore
+
+/// What a handler knows about the request it answers and the broker it runs in.
+public struct RequestContext: Sendable {
+    public var header: RequestHeader
+    public var broker: BrokerContext
+    /// The connection's event loop: handlers complete their futures on it.
+    public var eventLoop: EventLoop
+    public var logger: Logger
+
+    public var apiVersion: Int16 { header.requestApiVersion }
+}
+
+/// One Kafka API: the versions it serves and how it answers a request.
+///
+/// Handlers are small and one per file under `Handlers/`; they get the decoded request and a
+/// ``RequestContext`` and return the response body, or nil for no response (Produce acks=0).
+public protocol APIHandler: Sendable {
+    associatedtype Request: RequestMessage
+    /// The versions advertised in ApiVersions; every one of them is implemented.
+    static var versions: ClosedRange<Int16> { get }
+    static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<Request.Response?>
+}
+
+extension APIHandler {
+    static var apiKey: ApiKey { Request.apiKey }
+
+    /// Decodes the body, runs the handler and encodes the response frame (size, header, body).
+    static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> EventLoopFuture<ByteBuffer?> {
+        let version = context.apiVersion
+        let request = try Request(from: &body, version: version)
+        let correlationId = context.header.correlationId
+        let allocator = ByteBufferAllocator()
+        return handle(request, context: context).map { response in
+            guard let response else { return nil }
+            return encodeFrame(correlationId: correlationId, apiKey: apiKey, version: version, allocator: allocator) {
+                response.write(to: &$0, version: version)
+            }
+        }
+    }
+}
+
+/// Writes a response frame: int32 size, response header, body.
+func encodeFrame(
+    correlationId: Int32, apiKey: ApiKey, version: Int16, allocator: ByteBufferAllocator,
+    body: (inout ByteBuffer) -> Void
+) -> ByteBuffer {
+    var buffer = allocator.buffer(capacity: 256)
+    buffer.writeInteger(Int32(0))  // size, patched below
+    ResponseHeader(correlationId: correlationId)
+        .write(to: &buffer, version: ResponseHeader.version(apiKey: apiKey, apiVersion: version))
+    body(&buffer)
+    buffer.setInteger(Int32(buffer.readableBytes - 4), at: buffer.readerIndex)
+    return buffer
+}
+
+/// The APIs this broker serves, and the ranges it advertises.
+enum APIRegistry {
+    static let handlers: [any APIHandler.Type] = [
+        ApiVersionsHandler.self, MetadataHandler.self, ProduceHandler.self, FetchHandler.self,
+        ListOffsetsHandler.self, CreateTopicsHandler.self, DeleteTopicsHandler.self,
+        CreatePartitionsHandler.self, DeleteRecordsHandler.self, DescribeConfigsHandler.self,
+        FindCoordinatorHandler.self,
+    ]
+
+    static let byKey: [ApiKey: any APIHandler.Type] = Dictionary(uniqueKeysWithValues: handlers.map { ($0.apiKey, $0) })
+}
