@@ -8,7 +8,7 @@ import NIOCore
 /// the broker does not serve (except ApiVersions, answered per KIP-511), closes the connection.
 final class KafkaConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+    typealias OutboundOut = IOData
 
     /// Stop reading when this many responses are pending, resume when they drain.
     static let maximumInFlight = 128
@@ -17,7 +17,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     private var logger: Logger
     private var nextSequence = 0
     private var nextToWrite = 0
-    private var completed: [Int: ByteBuffer?] = [:]
+    private var completed: [Int: ResponseFrame?] = [:]
     private var readingPaused = false
     private var closing = false
     private var draining = false
@@ -44,7 +44,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         let sequence = nextSequence
         nextSequence += 1
         let started = NIODeadline.now()
-        let future: EventLoopFuture<ByteBuffer?>
+        let future: EventLoopFuture<ResponseFrame?>
         let apiName: String
         do {
             (future, apiName) = try dispatch(&frame, eventLoop: context.eventLoop)
@@ -79,7 +79,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         while let response = completed.removeValue(forKey: nextToWrite) {
             nextToWrite += 1
             if let response, !closing {
-                context.write(wrapOutboundOut(response), promise: nil)
+                response.write(to: context, wrap: wrapOutboundOut)
                 wrote = true
             }
         }
@@ -94,7 +94,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     }
 
     /// Decodes the header and starts the handler. Throws for what must close the connection.
-    private func dispatch(_ frame: inout ByteBuffer, eventLoop: EventLoop) throws -> (EventLoopFuture<ByteBuffer?>, String) {
+    private func dispatch(_ frame: inout ByteBuffer, eventLoop: EventLoop) throws -> (EventLoopFuture<ResponseFrame?>, String) {
         guard let rawKey = frame.getInteger(at: frame.readerIndex, as: Int16.self),
             let rawVersion = frame.getInteger(at: frame.readerIndex + 2, as: Int16.self)
         else { throw ProtocolDecodingError.truncated(needed: 4, available: frame.readableBytes) }
@@ -104,7 +104,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         guard let handler = APIRegistry.byKey[apiKey] else { throw UnsupportedRequest(apiKey: rawKey, version: rawVersion) }
         guard handler.versions.contains(rawVersion) else {
             if apiKey == .apiVersions {
-                return (eventLoop.makeSucceededFuture(ApiVersionsHandler.unsupportedVersionResponse(header)), apiKey.name)
+                return (eventLoop.makeSucceededFuture(ResponseFrame(ApiVersionsHandler.unsupportedVersionResponse(header))), apiKey.name)
             }
             throw UnsupportedRequest(apiKey: rawKey, version: rawVersion)
         }

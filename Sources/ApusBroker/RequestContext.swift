@@ -22,22 +22,25 @@ public protocol APIHandler: Sendable {
     /// The versions advertised in ApiVersions; every one of them is implemented.
     static var versions: ClosedRange<Int16> { get }
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<Request.Response?>
+    /// Decodes the body, runs ``handle(_:context:)`` and encodes the response frame. Handlers
+    /// that send file data (Fetch) provide their own.
+    static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> EventLoopFuture<ResponseFrame?>
 }
 
 extension APIHandler {
     static var apiKey: ApiKey { Request.apiKey }
 
     /// Decodes the body, runs the handler and encodes the response frame (size, header, body).
-    static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> EventLoopFuture<ByteBuffer?> {
+    static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> EventLoopFuture<ResponseFrame?> {
         let version = context.apiVersion
         let request = try Request(from: &body, version: version)
         let correlationId = context.header.correlationId
         let allocator = ByteBufferAllocator()
         return handle(request, context: context).map { response in
             guard let response else { return nil }
-            return encodeFrame(correlationId: correlationId, apiKey: apiKey, version: version, allocator: allocator) {
+            return ResponseFrame(encodeFrame(correlationId: correlationId, apiKey: apiKey, version: version, allocator: allocator) {
                 response.write(to: &$0, version: version)
-            }
+            })
         }
     }
 }

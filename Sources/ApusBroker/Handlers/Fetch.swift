@@ -15,8 +15,28 @@ enum FetchHandler: APIHandler {
             return context.eventLoop.makeSucceededFuture(FetchResponse(
                 errorCode: KafkaErrorCode.fetchSessionIdNotFound.rawValue, sessionId: 0, responses: []))
         }
-        let operation = FetchOperation(request: request, context: context)
-        return operation.start().map { Optional($0) }
+        return FetchOperation(request: request, context: context).start().map { response, _ in response }
+    }
+
+    /// Like the default, but the records go out with sendfile straight from the segment files.
+    static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> EventLoopFuture<ResponseFrame?> {
+        let request = try Request(from: &body, version: context.apiVersion)
+        if request.sessionId != 0 {
+            return handle(request, context: context).map { response in
+                response.map { encode($0, splicer: RecordsSplicer(), context: context) }
+            }
+        }
+        return FetchOperation(request: request, context: context).start().map { response, splicer in
+            encode(response, splicer: splicer, context: context)
+        }
+    }
+
+    static func encode(_ response: FetchResponse, splicer: RecordsSplicer, context: RequestContext) -> ResponseFrame {
+        let version = context.apiVersion
+        let frame = encodeFrame(correlationId: context.header.correlationId, apiKey: .fetch, version: version, allocator: ByteBufferAllocator()) {
+            response.write(to: &$0, version: version)
+        }
+        return splicer.splice(frame, compact: FetchResponse.isFlexible(version: version))
     }
 }
 
@@ -34,7 +54,7 @@ final class FetchOperation {
     private let context: RequestContext
     private var response: FetchResponse
     private var targets: [Target] = []
-    private let promise: EventLoopPromise<FetchResponse>
+    private let promise: EventLoopPromise<(FetchResponse, RecordsSplicer)>
     private var deadline: NIODeadline
     private var finished = false
     private var reading = false
@@ -66,7 +86,7 @@ final class FetchOperation {
         }
     }
 
-    func start() -> EventLoopFuture<FetchResponse> {
+    func start() -> EventLoopFuture<(FetchResponse, RecordsSplicer)> {
         read()
         return promise.futureResult
     }
@@ -76,7 +96,8 @@ final class FetchOperation {
         var errorCode: Int16
         var highWatermark: Int64
         var logStartOffset: Int64
-        var records: ByteBuffer?
+        /// The whole batches found, as a byte range of a segment file.
+        var slice: LogSlice?
     }
 
     /// Reads every target (in parallel, on their loops), then answers or waits.
@@ -87,12 +108,11 @@ final class FetchOperation {
             target.partition.execute { log -> PartitionRead in
                 do {
                     let result = try log.read(from: target.fetchOffset, maxBytes: target.maxBytes)
-                    let records = result.slice.flatMap { slice in log.withBytes(of: slice) { ByteBuffer(bytes: $0) } }
-                    return PartitionRead(errorCode: 0, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset, records: records)
+                    return PartitionRead(errorCode: 0, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset, slice: result.slice)
                 } catch let error as StorageError {
-                    return PartitionRead(errorCode: error.kafkaErrorCode, highWatermark: log.highWatermark, logStartOffset: log.logStartOffset, records: nil)
+                    return PartitionRead(errorCode: error.kafkaErrorCode, highWatermark: log.highWatermark, logStartOffset: log.logStartOffset, slice: nil)
                 }
-            }.recover { error in PartitionRead(errorCode: kafkaError(error).code.rawValue, highWatermark: -1, logStartOffset: -1, records: nil) }
+            }.recover { error in PartitionRead(errorCode: kafkaError(error).code.rawValue, highWatermark: -1, logStartOffset: -1, slice: nil) }
         }
         let bound = NIOLoopBound(self, eventLoop: loop)
         EventLoopFuture.whenAllSucceed(reads, on: loop).whenSuccess { results in
@@ -103,6 +123,8 @@ final class FetchOperation {
     private func readCompleted(_ results: [PartitionRead]) {
         reading = false
         guard !finished else { return }
+        var splicer = RecordsSplicer()
+        var bytesByTopic: [String: Int] = [:]
         var total = 0
         var anyError = false
         let responseLimit = Int(request.maxBytes)
@@ -114,9 +136,10 @@ final class FetchOperation {
             data.logStartOffset = result.logStartOffset
             // The response's MaxBytes: a partition whose data would pass it is left empty,
             // except the first with data, returned whole (KIP-74).
-            if let records = result.records, total == 0 || total + records.readableBytes <= responseLimit {
-                data.records = records
-                total += records.readableBytes
+            if let slice = result.slice, total == 0 || total + slice.length <= responseLimit {
+                data.records = splicer.placeholder(for: slice)
+                total += slice.length
+                bytesByTopic[request.topics[target.topicIndex].topic, default: 0] += slice.length
             } else {
                 // Empty, not null: librdkafka 2.0.2 cannot parse a null records field.
                 data.records = ByteBuffer()
@@ -125,7 +148,7 @@ final class FetchOperation {
             response.responses[target.topicIndex].partitions[target.partitionIndex] = data
         }
         if total >= Int(request.minBytes) || anyError || NIODeadline.now() >= deadline || targets.isEmpty {
-            finish(bytes: total)
+            finish(splicer: splicer, bytesByTopic: bytesByTopic)
             return
         }
         if wokenWhileReading {
@@ -161,13 +184,10 @@ final class FetchOperation {
         }
     }
 
-    private func finish(bytes: Int) {
+    private func finish(splicer: RecordsSplicer, bytesByTopic: [String: Int]) {
         finished = true
         timeout?.cancel()
-        for (topic, topicResponse) in zip(request.topics, response.responses) {
-            let topicBytes = topicResponse.partitions.reduce(0) { $0 + ($1.records?.readableBytes ?? 0) }
-            if topicBytes > 0 { context.broker.metrics.fetched(topic: topic.topic, bytes: topicBytes) }
-        }
-        promise.succeed(response)
+        for (topic, bytes) in bytesByTopic { context.broker.metrics.fetched(topic: topic, bytes: bytes) }
+        promise.succeed((response, splicer))
     }
 }
