@@ -11,7 +11,8 @@ public final class Partition: Sendable {
     public let topicPartition: TopicPartition
     public let eventLoop: EventLoop
     private let log: NIOLoopBound<PartitionLog>
-    private let waiters: NIOLoopBoundBox<[@Sendable () -> Void]>
+    private let waiters: NIOLoopBoundBox<[UInt64: @Sendable () -> Void]>
+    private let nextWaiterId: NIOLoopBoundBox<UInt64>
 
     /// Opens (recovering as needed) or creates the partition's log on `eventLoop`.
     static func open(
@@ -27,7 +28,8 @@ public final class Partition: Sendable {
         self.topicPartition = topicPartition
         self.eventLoop = eventLoop
         self.log = NIOLoopBound(log, eventLoop: eventLoop)
-        self.waiters = NIOLoopBoundBox([], eventLoop: eventLoop)
+        self.waiters = NIOLoopBoundBox([:], eventLoop: eventLoop)
+        self.nextWaiterId = NIOLoopBoundBox(0, eventLoop: eventLoop)
     }
 
     /// Runs `body` with the log on the owning loop.
@@ -75,15 +77,28 @@ public final class Partition: Sendable {
         return eventLoop.makeSucceededFuture(info)
     }
 
-    /// Calls `callback` (once) at the next append. Must run on ``eventLoop``.
-    func waitForAppend(_ callback: @escaping @Sendable () -> Void) {
-        waiters.value.append(callback)
+    /// Calls `callback` (once) at the next append; returns an id for ``cancelWait(_:)``.
+    /// Must run on ``eventLoop``, so that a read and this registration see the log in the
+    /// same state: no append can slip in between.
+    func waitForAppend(_ callback: @escaping @Sendable () -> Void) -> UInt64 {
+        nextWaiterId.value += 1
+        waiters.value[nextWaiterId.value] = callback
+        return nextWaiterId.value
+    }
+
+    /// Drops a waiter that no longer needs waking (its fetch was answered).
+    func cancelWait(_ id: UInt64) {
+        if eventLoop.inEventLoop {
+            waiters.value[id] = nil
+        } else {
+            eventLoop.execute { self.waiters.value[id] = nil }
+        }
     }
 
     private func wakeWaiters() {
         guard !waiters.value.isEmpty else { return }
-        let callbacks = waiters.value
-        waiters.value = []
+        let callbacks = waiters.value.values
+        waiters.value = [:]
         for callback in callbacks { callback() }
     }
 

@@ -60,6 +60,8 @@ final class FetchOperation {
     private var reading = false
     private var wokenWhileReading = false
     private var timeout: Scheduled<Void>?
+    /// Partitions that will wake this fetch, to be told when it no longer waits.
+    private var registrations: [(Partition, UInt64)] = []
 
     init(request: FetchRequest, context: RequestContext) {
         self.request = request
@@ -98,25 +100,39 @@ final class FetchOperation {
         var logStartOffset: Int64
         /// The whole batches found, as a byte range of a segment file.
         var slice: LogSlice?
+        /// Set when the partition had nothing and will wake this fetch at its next append.
+        var waiterId: UInt64? = nil
     }
 
-    /// Reads every target (in parallel, on their loops), then answers or waits.
+    /// Reads every target (in parallel, on their loops), then answers or waits. A partition
+    /// that has nothing to give registers this fetch for its next append in the same step as
+    /// the read, so no append between the read and the registration can be missed.
     private func read() {
         reading = true
         let loop = context.eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let mayWait = request.maxWaitMs > 0 && request.minBytes > 0
+        let wake: @Sendable () -> Void = { loop.execute { bound.value.woken() } }
         let reads = targets.map { target in
-            target.partition.execute { log -> PartitionRead in
+            let partition = target.partition
+            return partition.execute { log -> PartitionRead in
+                var read: PartitionRead
                 do {
                     let result = try log.read(from: target.fetchOffset, maxBytes: target.maxBytes)
-                    return PartitionRead(errorCode: 0, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset, slice: result.slice)
+                    read = PartitionRead(errorCode: 0, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset, slice: result.slice)
                 } catch let error as StorageError {
                     return PartitionRead(errorCode: error.kafkaErrorCode, highWatermark: log.highWatermark, logStartOffset: log.logStartOffset, slice: nil)
                 }
+                if mayWait && read.slice == nil { read.waiterId = partition.waitForAppend(wake) }
+                return read
             }.recover { error in PartitionRead(errorCode: kafkaError(error).code.rawValue, highWatermark: -1, logStartOffset: -1, slice: nil) }
         }
-        let bound = NIOLoopBound(self, eventLoop: loop)
         EventLoopFuture.whenAllSucceed(reads, on: loop).whenSuccess { results in
-            bound.value.readCompleted(results)
+            let operation = bound.value
+            for (target, result) in zip(operation.targets, results) {
+                if let id = result.waiterId { operation.registrations.append((target.partition, id)) }
+            }
+            operation.readCompleted(results)
         }
     }
 
@@ -159,20 +175,11 @@ final class FetchOperation {
         waitForData()
     }
 
-    /// Registers for the next append on every target partition, and for the deadline.
+    /// Waits for the partitions' next appends (registered during the read) or the deadline.
     private func waitForData() {
-        let loop = context.eventLoop
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        let wake: @Sendable () -> Void = {
-            loop.execute { bound.value.woken() }
-        }
-        for target in targets {
-            let partition = target.partition
-            partition.eventLoop.execute { partition.waitForAppend(wake) }
-        }
-        if timeout == nil {
-            timeout = loop.scheduleTask(deadline: deadline) { bound.value.woken() }
-        }
+        guard timeout == nil else { return }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timeout = context.eventLoop.scheduleTask(deadline: deadline) { bound.value.woken() }
     }
 
     private func woken() {
@@ -187,6 +194,8 @@ final class FetchOperation {
     private func finish(splicer: RecordsSplicer, bytesByTopic: [String: Int]) {
         finished = true
         timeout?.cancel()
+        for (partition, id) in registrations { partition.cancelWait(id) }
+        registrations.removeAll()
         for (topic, bytes) in bytesByTopic { context.broker.metrics.fetched(topic: topic, bytes: bytes) }
         promise.succeed((response, splicer))
     }

@@ -1,0 +1,302 @@
+import ApusProtocol
+import ApusRecord
+import Foundation
+import NIOCore
+import Testing
+@testable import ApusBroker
+
+/// Starts a broker on an ephemeral port with a fresh data directory.
+func withBroker(
+    settings: [(String, String)] = [], dataDirectory: String? = nil,
+    _ body: (Broker, Int) async throws -> Void
+) async throws {
+    let directory = dataDirectory ?? NSTemporaryDirectory() + "apus-broker-test-" + UUID().uuidString
+    var config = BrokerConfig()
+    try config.apply([("log.dirs", directory), ("listeners", "PLAINTEXT://127.0.0.1:0"), ("num.network.threads", "2")] + settings)
+    config.metricsHost = nil
+    let broker = try await Broker.start(config: config)
+    do {
+        try await body(broker, broker.port)
+    } catch {
+        try await broker.shutdown()
+        throw error
+    }
+    try await broker.shutdown()
+    if dataDirectory == nil { try? FileManager.default.removeItem(atPath: directory) }
+}
+
+func batch(_ values: [String], codec: CompressionCodec = .none) throws -> ByteBuffer {
+    let records = values.enumerated().map { i, value in
+        Record(timestamp: 1_700_000_000_000 + Int64(i), key: Array("k\(i)".utf8), value: Array(value.utf8), headers: [RecordHeader(key: "h", value: [7])])
+    }
+    return ByteBuffer(bytes: try RecordBatchEncoder(compression: codec).encode(records))
+}
+
+func produceRequest(topic: String, partition: Int32 = 0, records: ByteBuffer?, acks: Int16 = 1) -> ProduceRequest {
+    ProduceRequest(acks: acks, timeoutMs: 5000, topicData: [.init(name: topic, partitionData: [.init(index: partition, records: records)])])
+}
+
+func fetchRequest(topic: String, partition: Int32 = 0, offset: Int64, maxWaitMs: Int32 = 0, minBytes: Int32 = 0) -> FetchRequest {
+    FetchRequest(
+        replicaId: -1, maxWaitMs: maxWaitMs, minBytes: minBytes, maxBytes: 50 << 20, isolationLevel: 1,
+        topics: [.init(topic: topic, partitions: [.init(partition: partition, fetchOffset: offset, partitionMaxBytes: 1 << 20)])])
+}
+
+func createTopic(_ client: TestClient, _ name: String, partitions: Int32 = 1) throws {
+    let response = try client.call(
+        CreateTopicsRequest(topics: [.init(name: name, numPartitions: partitions, replicationFactor: 1)], timeoutMs: 5000), version: 5)
+    #expect(response.topics.first?.errorCode == 0)
+}
+
+@Suite(.serialized) struct BrokerTests {
+    @Test func apiVersionsAdvertisesEveryHandlerAndAnswersUnknownVersionsInTheV0Layout() async throws {
+        try await withBroker { _, port in
+            let client = try TestClient(port: port)
+            let v3 = try client.call(ApiVersionsRequest(clientSoftwareName: "apus-tests", clientSoftwareVersion: "1.0"), version: 3)
+            #expect(v3.errorCode == 0)
+            let produce = try #require(v3.apiKeys.first { $0.apiKey == ApiKey.produce.rawValue })
+            #expect(produce.minVersion == 0 && produce.maxVersion == 9)
+            let fetch = try #require(v3.apiKeys.first { $0.apiKey == ApiKey.fetch.rawValue })
+            #expect(fetch.minVersion == 4 && fetch.maxVersion == 12)
+            #expect(v3.apiKeys.contains { $0.apiKey == ApiKey.findCoordinator.rawValue && $0.minVersion == 0 })
+            // A version we do not serve: v0 layout, UNSUPPORTED_VERSION, our ApiVersions range.
+            let (bytes, id) = client.frame(ApiVersionsRequest(), version: 3)
+            var patched = bytes
+            patched[6] = 0
+            patched[7] = 42  // api version 42
+            try client.sendRaw(patched)
+            var (correlation, body) = try client.readResponse(apiKey: .apiVersions, version: 0)
+            #expect(correlation == id)
+            let answer = try ApiVersionsResponse(from: &body, version: 0)
+            #expect(answer.errorCode == KafkaErrorCode.unsupportedVersion.rawValue)
+            #expect(answer.apiKeys == [.init(apiKey: 18, minVersion: 0, maxVersion: 3)])
+            // Invalid client software name (KIP-511): INVALID_REQUEST.
+            let invalid = try client.call(ApiVersionsRequest(clientSoftwareName: "-bad name", clientSoftwareVersion: "1"), version: 3)
+            #expect(invalid.errorCode == KafkaErrorCode.invalidRequest.rawValue)
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await withBroker { _, port in
+            let client = try TestClient(port: port)
+            // kafka-python 2.0.2's probe: ApiVersions v0 and Metadata v0 without waiting.
+            let first = client.frame(ApiVersionsRequest(), version: 0)
+            let second = client.frame(MetadataRequest(topics: []), version: 0)
+            let third = client.frame(ApiVersionsRequest(), version: 1)
+            try client.sendRaw(first.bytes + second.bytes + third.bytes)
+            #expect(try client.readResponse(apiKey: .apiVersions, version: 0).correlationId == first.correlationId)
+            var (id, body) = try client.readResponse(apiKey: .metadata, version: 0)
+            #expect(id == second.correlationId)
+            let metadata = try MetadataResponse(from: &body, version: 0)
+            #expect(metadata.brokers.first?.port == Int32(port))
+            #expect(try client.readResponse(apiKey: .apiVersions, version: 1).correlationId == third.correlationId)
+        }
+    }
+
+    @Test func producedBatchesComeBackByteForByteAndSurviveARestart() async throws {
+        let directory = NSTemporaryDirectory() + "apus-broker-restart-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var sent: [ByteBuffer] = []
+        try await withBroker(dataDirectory: directory) { _, port in
+            let client = try TestClient(port: port)
+            try createTopic(client, "orders", partitions: 2)
+            for (i, codec) in [CompressionCodec.none, .gzip, .lz4].enumerated() {
+                let records = try batch((0..<100).map { "value-\(i)-\($0)" }, codec: codec)
+                sent.append(records)
+                let response = try client.call(produceRequest(topic: "orders", records: records), version: 7)
+                let partition = try #require(response.responses.first?.partitionResponses.first)
+                #expect(partition.errorCode == 0)
+                #expect(partition.baseOffset == Int64(i * 100))
+            }
+        }
+        try await withBroker(dataDirectory: directory) { _, port in
+            let client = try TestClient(port: port)
+            let response = try client.call(fetchRequest(topic: "orders", offset: 0), version: 11)
+            let data = try #require(response.responses.first?.partitions.first)
+            #expect(data.errorCode == 0 && data.highWatermark == 300 && data.lastStableOffset == 300)
+            let records = try #require(data.records)
+            let batches = try RecordBatchDecoder.decodeAll(Array(records.readableBytesView))
+            #expect(batches.count == 3)
+            #expect(batches.flatMap(\.records).map(\.offset) == Array(0..<300))
+            #expect(String(decoding: batches[2].records[99].value!, as: UTF8.self) == "value-2-99")
+            // Byte for byte, apart from the base offset the broker assigned.
+            for (stored, original) in zip(batches, sent) {
+                #expect(stored.header.attributes.compression == (try RecordBatchHeader.validated(Array(original.readableBytesView))).attributes.compression)
+            }
+            let offsets = try client.call(
+                ListOffsetsRequest(replicaId: -1, topics: [.init(name: "orders", partitions: [
+                    .init(partitionIndex: 0, timestamp: -2), .init(partitionIndex: 1, timestamp: -1),
+                ])]), version: 7)
+            #expect(offsets.topics[0].partitions.map(\.offset) == [0, 0])
+            let byTime = try client.call(
+                ListOffsetsRequest(replicaId: -1, topics: [.init(name: "orders", partitions: [.init(partitionIndex: 0, timestamp: 1_700_000_000_050)])]),
+                version: 1)
+            #expect(byTime.topics[0].partitions[0].offset == 50)
+        }
+    }
+
+    @Test func fetchLongPollWaitsForDataAndListsEveryPartition() async throws {
+        try await withBroker { _, port in
+            let client = try TestClient(port: port)
+            try createTopic(client, "wait", partitions: 2)
+            // Nothing there: the answer comes after MaxWaitMs, empty, listing both partitions.
+            let started = ContinuousClock.now
+            var request = fetchRequest(topic: "wait", offset: 0, maxWaitMs: 300, minBytes: 1)
+            request.topics[0].partitions.append(.init(partition: 1, fetchOffset: 0, partitionMaxBytes: 1 << 20))
+            let empty = try client.call(request, version: 12)
+            #expect(ContinuousClock.now - started >= .milliseconds(250))
+            #expect(empty.responses[0].partitions.map(\.partitionIndex) == [0, 1])
+            #expect(empty.sessionId == 0)
+            // A waiting fetch is answered as soon as data arrives.
+            let (bytes, id) = client.frame(fetchRequest(topic: "wait", offset: 0, maxWaitMs: 10_000, minBytes: 1), version: 11)
+            try client.sendRaw(bytes)
+            let producer = try TestClient(port: port)
+            let sentAt = ContinuousClock.now
+            _ = try producer.call(produceRequest(topic: "wait", records: try batch(["wake up"])), version: 7)
+            var (correlation, body) = try client.readResponse(apiKey: .fetch, version: 11)
+            #expect(ContinuousClock.now - sentAt < .seconds(5))
+            #expect(correlation == id)
+            let woken = try FetchResponse(from: &body, version: 11)
+            let records = try RecordBatchDecoder.decodeAll(Array(woken.responses[0].partitions[0].records!.readableBytesView))
+            #expect(records.first?.records.first?.value == Array("wake up".utf8))
+        }
+    }
+
+    @Test func errorsMapToKafkaCodes() async throws {
+        try await withBroker(settings: [("auto.create.topics.enable", "false"), ("message.max.bytes", "2000")]) { _, port in
+            let client = try TestClient(port: port)
+            try createTopic(client, "errs")
+            func produceError(_ records: ByteBuffer?, topic: String = "errs", version: Int16 = 7) throws -> Int16 {
+                try client.call(produceRequest(topic: topic, records: records), version: version).responses[0].partitionResponses[0].errorCode
+            }
+            #expect(try produceError(try batch(["x"]), topic: "nope") == KafkaErrorCode.unknownTopicOrPartition.rawValue)
+            var corrupt = try batch(["x"])
+            corrupt.setInteger(UInt8(0xFF), at: corrupt.writerIndex - 1)
+            #expect(try produceError(corrupt) == KafkaErrorCode.corruptMessage.rawValue)
+            #expect(try produceError(try batch([String(repeating: "x", count: 5000)])) == KafkaErrorCode.messageTooLarge.rawValue)
+            var twoBatches = try batch(["a"])
+            var second = try batch(["b"])
+            twoBatches.writeBuffer(&second)
+            #expect(try produceError(twoBatches) == KafkaErrorCode.invalidRecord.rawValue)
+            var zstd = Array(try batch(["z"]).readableBytesView)
+            zstd[22] = 4
+            RecordBatchEncoder.updateChecksum(&zstd)
+            #expect(try produceError(ByteBuffer(bytes: zstd), version: 5) == KafkaErrorCode.unsupportedCompressionType.rawValue)
+            let badAcks = try client.call(produceRequest(topic: "errs", records: try batch(["x"]), acks: 2), version: 7)
+            #expect(badAcks.responses[0].partitionResponses[0].errorCode == KafkaErrorCode.invalidRequiredAcks.rawValue)
+            let outOfRange = try client.call(fetchRequest(topic: "errs", offset: 99), version: 11)
+            #expect(outOfRange.responses[0].partitions[0].errorCode == KafkaErrorCode.offsetOutOfRange.rawValue)
+            let metadata = try client.call(MetadataRequest(topics: [.init(name: "missing")], allowAutoTopicCreation: true), version: 9)
+            #expect(metadata.topics[0].errorCode == KafkaErrorCode.unknownTopicOrPartition.rawValue)
+            let created = try client.call(CreateTopicsRequest(topics: [
+                .init(name: "bad/name", numPartitions: 1, replicationFactor: 1),
+                .init(name: "errs", numPartitions: 1, replicationFactor: 1),
+                .init(name: "rf3", numPartitions: 1, replicationFactor: 3),
+                .init(name: "cfg", numPartitions: 1, replicationFactor: 1, configs: [.init(name: "retention.ms", value: "soon")]),
+            ], timeoutMs: 1000), version: 5)
+            #expect(created.topics.map(\.errorCode) == [
+                KafkaErrorCode.invalidTopicException.rawValue, KafkaErrorCode.topicAlreadyExists.rawValue,
+                KafkaErrorCode.invalidReplicationFactor.rawValue, KafkaErrorCode.invalidConfig.rawValue,
+            ])
+        }
+    }
+
+    @Test func acksZeroGetsNoResponse() async throws {
+        try await withBroker { _, port in
+            let client = try TestClient(port: port)
+            try createTopic(client, "fire")
+            let (bytes, _) = client.frame(produceRequest(topic: "fire", records: try batch(["and forget"]), acks: 0), version: 7)
+            try client.sendRaw(bytes)
+            // The next response belongs to the next request: nothing was sent for acks=0.
+            let offsets = try client.call(
+                ListOffsetsRequest(replicaId: -1, topics: [.init(name: "fire", partitions: [.init(partitionIndex: 0, timestamp: -1)])]), version: 2)
+            #expect(offsets.topics[0].partitions[0].offset == 1)
+        }
+    }
+
+    @Test func hostileFramesCloseOnlyTheirConnection() async throws {
+        try await withBroker { _, port in
+            let healthy = try TestClient(port: port)
+            try createTopic(healthy, "safe")
+            let huge = try TestClient(port: port)
+            try huge.sendRaw([0x7F, 0xFF, 0xFF, 0xFF, 0, 1, 2])  // declares 2 GiB
+            #expect(huge.isClosedByPeer())
+            let negative = try TestClient(port: port)
+            try negative.sendRaw([0xFF, 0xFF, 0xFF, 0xF0])
+            #expect(negative.isClosedByPeer())
+            let unknownKey = try TestClient(port: port)
+            try unknownKey.sendRaw([0, 0, 0, 10, 0x7F, 0x00, 0, 0, 0, 0, 0, 1, 0, 0])
+            #expect(unknownKey.isClosedByPeer())
+            let garbage = try TestClient(port: port)
+            // A Metadata v9 request whose topic array claims 2^31 entries.
+            try garbage.sendRaw([0, 0, 0, 14, 0, 3, 0, 9, 0, 0, 0, 7, 0xFF, 0xFF, 0, 0xFF, 0xFF, 0xFF])
+            #expect(garbage.isClosedByPeer())
+            // The healthy connection kept working throughout.
+            let response = try healthy.call(produceRequest(topic: "safe", records: try batch(["still here"])), version: 9)
+            #expect(response.responses[0].partitionResponses[0].errorCode == 0)
+        }
+    }
+
+    @Test func topicAdminCreatesGrowsDescribesAndDeletes() async throws {
+        try await withBroker { _, port in
+            let client = try TestClient(port: port)
+            let created = try client.call(CreateTopicsRequest(topics: [
+                .init(name: "admin", numPartitions: 2, replicationFactor: -1, configs: [.init(name: "retention.ms", value: "60000")])
+            ], timeoutMs: 1000), version: 5)
+            #expect(created.topics[0].errorCode == 0 && created.topics[0].numPartitions == 2)
+            #expect(created.topics[0].configs?.first { $0.name == "retention.ms" }?.value == "60000")
+            let grown = try client.call(CreatePartitionsRequest(topics: [.init(name: "admin", count: 5)], timeoutMs: 1000), version: 3)
+            #expect(grown.results[0].errorCode == 0)
+            let shrink = try client.call(CreatePartitionsRequest(topics: [.init(name: "admin", count: 3)], timeoutMs: 1000), version: 3)
+            #expect(shrink.results[0].errorCode == KafkaErrorCode.invalidPartitions.rawValue)
+            let metadata = try client.call(MetadataRequest(topics: [.init(name: "admin")]), version: 12)
+            #expect(metadata.topics[0].partitions.count == 5 && metadata.topics[0].topicId != .zero)
+            let configs = try client.call(DescribeConfigsRequest(resources: [.init(resourceType: 2, resourceName: "admin", configurationKeys: nil)]), version: 4)
+            let retention = try #require(configs.results[0].configs.first { $0.name == "retention.ms" })
+            #expect(retention.value == "60000" && retention.configSource == 1)
+            #expect(configs.results[0].configs.first { $0.name == "segment.bytes" }?.configSource == 5)
+            _ = try client.call(produceRequest(topic: "admin", records: try batch(["a", "b", "c"])), version: 9)
+            let deleted = try client.call(DeleteRecordsRequest(topics: [.init(name: "admin", partitions: [.init(partitionIndex: 0, offset: 2)])], timeoutMs: 1000), version: 2)
+            #expect(deleted.topics[0].partitions[0].lowWatermark == 2)
+            let earliest = try client.call(ListOffsetsRequest(replicaId: -1, topics: [.init(name: "admin", partitions: [.init(partitionIndex: 0, timestamp: -2)])]), version: 5)
+            #expect(earliest.topics[0].partitions[0].offset == 2)
+            let gone = try client.call(DeleteTopicsRequest(topicNames: ["admin", "never"], timeoutMs: 1000), version: 4)
+            #expect(gone.responses.map(\.errorCode) == [0, KafkaErrorCode.unknownTopicOrPartition.rawValue])
+            let after = try client.call(MetadataRequest(topics: nil), version: 12)
+            #expect(after.topics.isEmpty)
+        }
+    }
+}
+
+@Suite struct BrokerConfigTests {
+    @Test func readsKafkaPropertyNamesWithKafkasPrecedence() throws {
+        var config = BrokerConfig()
+        try config.apply(try BrokerConfig.parseProperties("""
+            # comment
+            log.dirs=/var/lib/apus,/other
+            listeners=PLAINTEXT://0.0.0.0:9093
+            advertised.listeners=PLAINTEXT://broker.example:19093
+            node.id=3
+            num.partitions=6
+            log.retention.hours=24
+            log.retention.ms=1000
+            log.segment.bytes=1048576
+            log.flush.interval.messages=1
+            auto.create.topics.enable=false
+            """))
+        #expect(config.dataDirectory == "/var/lib/apus")
+        #expect(config.listenHost == "0.0.0.0" && config.listenPort == 9093)
+        #expect(config.advertisedAddress.host == "broker.example" && config.advertisedAddress.port == 19093)
+        #expect(config.nodeId == 3 && config.numPartitions == 6 && !config.autoCreateTopics)
+        #expect(config.logDefaults.retentionMs == 1000)
+        #expect(config.logDefaults.segmentBytes == 1 << 20 && config.logDefaults.flushMessages == 1)
+    }
+
+    @Test func badValuesAreRejectedWithTheKeyNamed() {
+        var config = BrokerConfig()
+        #expect(throws: ConfigError.self) { try config.apply([("num.partitions", "zero")]) }
+        #expect(throws: ConfigError.self) { try config.apply([("listeners", "SSL://:9093")]) }
+        #expect(throws: ConfigError.self) { try config.apply([("no.such.property", "1")]) }
+        #expect(throws: ConfigError.self) { try config.apply([("listeners", "PLAINTEXT://host")]) }
+    }
+}
