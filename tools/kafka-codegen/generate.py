@@ -1171,25 +1171,23 @@ def render_message_table(schema_dir: Path, repo_root: Path) -> dict[Path, str]:
     begin, end = text.find(TABLE_BEGIN), text.find(TABLE_END)
     if begin < 0 or end < begin:
         raise SchemaError(f"{path}: missing the lines {TABLE_BEGIN} and {TABLE_END}")
-    rows = ["| Swift types | API key | Versions | Flexible versions | Broker advertises |",
-            "|---|---|---|---|---|"]
+    rows = ["| Swift types | API key | Versions | Flexible versions |",
+            "|---|---|---|---|"]
     for kind, name in MESSAGES:
         if kind == "api":
             message = parse_message(schema_dir / f"{name}Request.json", schema_dir)
             types = f"`{name}Request`, `{name}Response`"
             key = str(message.api_key)
-            advertised = "to be decided by the broker"
         else:
             message = parse_message(schema_dir / f"{name}.json", schema_dir)
             types = f"`{message.name}`"
             key = "(data)"
-            advertised = "n/a"
         flexible = "none" if message.flexible.empty else message.flexible.describe()
-        rows.append(f"| {types} | {key} | {message.valid.describe()} | {flexible} | {advertised} |")
+        rows.append(f"| {types} | {key} | {message.valid.describe()} | {flexible} |")
     for name in HEADER_SCHEMAS:
         message = parse_message(schema_dir / f"{name}.json", schema_dir)
         rows.append(f"| `{name}` | (header) | {message.valid.describe()} | "
-                    f"{message.flexible.describe()} | n/a |")
+                    f"{message.flexible.describe()} |")
     table = "\n".join(rows)
     content = text[: begin + len(TABLE_BEGIN)] + "\n" + table + "\n" + text[end:]
     return {PROTOCOL_DOC: content}
