@@ -1,0 +1,1 @@
+"""End-to-end compatibility tests: real Kafka clients, unchanged, against `apus broker`."""
