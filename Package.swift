@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "ApusStorage", targets: ["ApusStorage"]),
         .library(name: "ApusProtocol", targets: ["ApusProtocol"]),
         .library(name: "ApusBroker", targets: ["ApusBroker"]),
+        .library(name: "ApusPlacement", targets: ["ApusPlacement"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -48,6 +49,10 @@ let package = Package(
             name: "ApusStorage",
             dependencies: ["ApusRecord"]),
 
+        // Partition placement by consistent hashing with bounded loads: pure, no I/O.
+        .target(name: "ApusPlacement"),
+        .executableTarget(name: "placement-sim", dependencies: ["ApusPlacement"], path: "Sources/PlacementSim"),
+
         // The broker: the NIO server, one handler file per API, configuration, metrics.
         .target(
             name: "ApusBroker",
@@ -74,6 +79,7 @@ let package = Package(
 
         .testTarget(name: "ApusRecordTests", dependencies: ["ApusRecord"]),
         .testTarget(name: "ApusStorageTests", dependencies: ["ApusStorage", "ApusRecord"]),
+        .testTarget(name: "ApusPlacementTests", dependencies: ["ApusPlacement"]),
         .testTarget(
             name: "ApusBrokerTests",
             dependencies: [

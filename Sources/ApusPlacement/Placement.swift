@@ -1,0 +1,1 @@
+// Partition placement; see Docs/placement.md.

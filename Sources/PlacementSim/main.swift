@@ -1,0 +1,1 @@
+print("placement-sim: not written yet")
