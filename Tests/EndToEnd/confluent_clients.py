@@ -20,6 +20,7 @@ def produce_all(producer, topic, messages, partition=0, timestamps=None):
             reports[index] = (error, message.partition(), message.offset())
         return record
 
+    deadline = time.monotonic() + TIMEOUT_S
     for index, (key, value, headers) in enumerate(messages):
         extra = {"timestamp": timestamps[index]} if timestamps else {}
         while True:
@@ -28,6 +29,7 @@ def produce_all(producer, topic, messages, partition=0, timestamps=None):
                                  on_delivery=on_delivery(index), **extra)
                 break
             except BufferError:  # local queue full: serve delivery reports, then retry
+                assert time.monotonic() < deadline, f"producer queue still full after {TIMEOUT_S} s"
                 producer.poll(0.1)
     remaining = producer.flush(TIMEOUT_S)
     assert remaining == 0, f"{remaining} messages still undelivered after {TIMEOUT_S} s"

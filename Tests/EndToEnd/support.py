@@ -120,6 +120,20 @@ def stored_batches(data_dir, topic, partition=0):
     return batches
 
 
+def assert_stored_with_codec(data_dir, topic, codec_name, record_count):
+    """Checks the batches on disk hold `record_count` records, nearly all in batches of codec
+    `codec_name`: the client compressed (it did not silently turn compression off) and the
+    broker stored what it was sent. librdkafka sends a batch uncompressed when compressing
+    would not make it smaller, so a few small batches may be uncompressed."""
+    records = {}
+    for _, _, attributes, count in stored_batches(data_dir, topic):
+        records[attributes & 0x7] = records.get(attributes & 0x7, 0) + count
+    assert sum(records.values()) == record_count, f"records by codec id on disk: {records}"
+    codec = CODECS[codec_name]
+    assert set(records) <= {codec, CODECS["none"]}, f"records by codec id on disk: {records}"
+    assert records.get(codec, 0) >= 0.9 * record_count, f"records by codec id on disk: {records}"
+
+
 # ---- raw Kafka frames -------------------------------------------------------------------
 
 def request_frame(api_key, api_version, correlation_id, body=b"", client_id="apus-e2e-raw",

@@ -7,7 +7,8 @@ from confluent_kafka.admin import (AdminClient, ConfigResource, NewPartitions, N
 
 from .confluent_clients import (TIMEOUT_S, assert_same_messages, consume, consumer_for,
                                 produce_all, producer_for)
-from .support import binary_messages, unique_topic, wait_until
+from .support import assert_stored_with_codec, binary_messages, unique_topic, wait_until
+
 
 @pytest.mark.parametrize("acks", ["0", "1", "all"])
 def test_producer_acks_then_assigned_consumer_reads_everything_byte_exact(broker, acks):
@@ -30,6 +31,8 @@ def test_compressed_batches_round_trip(broker, compression):
     reports = produce_all(producer_for(broker, **{"compression.type": compression}), topic, messages)
     assert [error for error, _, _ in reports] == [None] * len(messages)
     assert_same_messages(consume(broker, topic, len(messages)), messages)
+    # Stored as sent (snappy and zstd batches are kept without being decoded).
+    assert_stored_with_codec(broker.data_dir, topic, compression, len(messages))
 
 
 def test_consumer_starts_at_an_assigned_offset_in_the_middle(broker):

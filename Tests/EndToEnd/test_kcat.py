@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from .support import CODECS, first_difference, kcat, stored_batches, text_messages, unique_topic
+from .support import (CODECS, assert_stored_with_codec, first_difference, kcat, text_messages,
+                      unique_topic)
 
 FORMAT = "%k\t%s\t%h\t%o\t%p\n"
 HEADERS = [("trace-id", "t-0001"), ("source", "kcat-é")]
@@ -72,11 +73,9 @@ def test_hundred_thousand_keyed_messages_with_headers_round_trip_byte_exact(brok
 
     difference = first_difference(lines, expected_lines(messages))
     assert difference is None, difference
-    # The batches on disk carry the codec kcat was asked for: librdkafka did not silently fall
-    # back to uncompressed batches (it does for lz4 if the broker's API ranges look too old).
-    batches = stored_batches(broker.data_dir, topic)
-    assert sum(count for _, _, _, count in batches) == len(messages)
-    assert {attributes & 0x7 for _, _, attributes, _ in batches} == {CODECS[compression]}
+    # librdkafka 2.0.2 silently drops lz4 if the broker's API ranges look too old: the batches
+    # on disk show the codec it really used.
+    assert_stored_with_codec(broker.data_dir, topic, compression, len(messages))
 
 
 def test_offset_by_timestamp_starts_at_first_message_at_or_after_it(broker):
