@@ -59,7 +59,7 @@ public final class Broker: Sendable {
                 "partitions": "\(logManager.discoveredPartitions.count)", "clean_shutdown": "\(logManager.hadCleanShutdown)",
                 "seconds": "\(ContinuousClock.now - started)",
             ])
-            let context = BrokerContext(config: config, clusterId: clusterId, topics: topics, metrics: BrokerMetrics(), logger: logger)
+            let context = try BrokerContext(config: config, clusterId: clusterId, topics: topics, metrics: BrokerMetrics(), logger: logger)
             let connections = ConnectionRegistry()
             let maximumFrame = config.socketRequestMaxBytes
             let serverChannel = try await ServerBootstrap(group: group)

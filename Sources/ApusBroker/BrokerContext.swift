@@ -11,9 +11,12 @@ public final class BrokerContext: Sendable {
     public let topics: TopicManager
     public let metrics: BrokerMetrics
     public let logger: Logger
+    /// Producer ids for idempotent producers.
+    let producerIds: ProducerIdManager
     private let boundPortValue = Atomic<Int>(0)
 
-    init(config: BrokerConfig, clusterId: String, topics: TopicManager, metrics: BrokerMetrics, logger: Logger) {
+    init(config: BrokerConfig, clusterId: String, topics: TopicManager, metrics: BrokerMetrics, logger: Logger) throws {
+        self.producerIds = try ProducerIdManager(dataDirectory: config.dataDirectory)
         self.config = config
         self.clusterId = clusterId
         self.topics = topics

@@ -65,7 +65,7 @@ enum APIRegistry {
         ApiVersionsHandler.self, MetadataHandler.self, ProduceHandler.self, FetchHandler.self,
         ListOffsetsHandler.self, CreateTopicsHandler.self, DeleteTopicsHandler.self,
         CreatePartitionsHandler.self, DeleteRecordsHandler.self, DescribeConfigsHandler.self,
-        FindCoordinatorHandler.self,
+        FindCoordinatorHandler.self, InitProducerIdHandler.self,
     ]
 
     static let byKey: [ApiKey: any APIHandler.Type] = Dictionary(uniqueKeysWithValues: handlers.map { ($0.apiKey, $0) })
