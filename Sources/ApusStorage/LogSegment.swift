@@ -271,6 +271,16 @@ final class LogSegment {
         return nil
     }
 
+    /// Calls `body` with the header of every batch whose last offset is at least `offset`.
+    func forEachBatch(from offset: Int64, _ body: (RecordBatchHeader) -> Void) {
+        guard var (position, _) = translate(offset) else { return }
+        while size - position >= RecordBatchLayout.headerSize {
+            let header = header(at: position)
+            body(header)
+            position += header.totalSize
+        }
+    }
+
     /// Whole batches starting with the one that holds `offset`, up to `maxBytes` (the first
     /// batch is returned whole even if larger, as Kafka does since KIP-74).
     func read(from offset: Int64, maxBytes: Int) -> LogSlice? {

@@ -76,6 +76,8 @@ public final class PartitionLog {
     /// The offset up to which records are committed: with a single replica, every appended
     /// record is, so it moves with the log end offset on each append.
     public private(set) var highWatermark: Int64
+    /// The idempotent producers' sequence state.
+    private var producerState = ProducerStateManager()
     /// What recovery found when the log was opened (for logs and tests).
     public private(set) var recoveredTruncatedBytes = 0
     private var closed = false
@@ -128,6 +130,48 @@ public final class PartitionLog {
         self.highWatermark = end
         self.checkpoint = LogCheckpoint(recoveryPoint: cleanShutdown ? end : min(recoveryPoint, end), logStartOffset: start)
         self.lastFlushRequestTime = currentTimeMillis()
+        try loadProducerState()
+    }
+
+    // MARK: Producer state
+
+    private static let snapshotSuffix = ".snapshot"
+
+    private func snapshotOffsets() throws -> [Int64] {
+        try FileSystem.listDirectory(directory).filter { $0.hasSuffix(Self.snapshotSuffix) }
+            .compactMap { Int64($0.dropLast(Self.snapshotSuffix.count)) }.sorted()
+    }
+
+    /// Rebuilds the producer state: the newest valid snapshot at or below the log end, then
+    /// every idempotent batch after it.
+    private func loadProducerState() throws {
+        var from = segments[0].baseOffset
+        for offset in try snapshotOffsets().reversed() where offset <= logEndOffset {
+            let path = directory + "/" + LogSegment.fileName(baseOffset: offset, suffix: Self.snapshotSuffix)
+            if let bytes = try FileSystem.readFile(path), let state = ProducerStateManager.fromSnapshot(bytes) {
+                producerState = state
+                from = max(offset, from)
+                break
+            }
+        }
+        let now = currentTimeMillis()
+        for segment in segments where segment.nextOffset > from {
+            segment.forEachBatch(from: from) { header in
+                if header.baseOffset >= from { producerState.record(header, firstOffset: header.baseOffset, now: now) }
+            }
+        }
+    }
+
+    /// Writes the producer state as of the log end offset, keeping only the newest two snapshots.
+    private func writeProducerSnapshot() throws {
+        producerState.removeExpired(now: currentTimeMillis())
+        let existing = try snapshotOffsets()
+        if producerState.producers.isEmpty && existing.isEmpty { return }
+        let path = directory + "/" + LogSegment.fileName(baseOffset: logEndOffset, suffix: Self.snapshotSuffix)
+        try FileSystem.writeAtomically(path, contents: producerState.snapshotBytes())
+        for offset in existing.dropLast(1) where offset != logEndOffset {
+            try FileSystem.remove(directory + "/" + LogSegment.fileName(baseOffset: offset, suffix: Self.snapshotSuffix))
+        }
     }
 
     private var activeSegment: LogSegment { segments[segments.count - 1] }
@@ -157,6 +201,25 @@ public final class PartitionLog {
         guard !closed else { throw StorageError.closed }
         let batches = try Self.validateBatches(records, maxMessageBytes: config.maxMessageBytes)
         let firstOffset = logEndOffset
+        // Idempotent producers: a retried batch is answered with its original offsets.
+        var pendingProducers: [Int64: ProducerStateManager.Entry] = [:]
+        var nextBatchOffset = firstOffset
+        for header in batches {
+            switch try producerState.check(header, pending: pendingProducers) {
+            case .duplicate(let original, let last):
+                guard batches.count == 1 else { throw StorageError.duplicateSequence(producerId: header.producerId) }
+                return AppendInfo(
+                    firstOffset: original, lastOffset: last, logAppendTime: -1, logStartOffset: logStartOffset,
+                    batchCount: 0, recordCount: 0, flushRequested: false)
+            case .append:
+                if header.producerId >= 0 {
+                    pendingProducers[header.producerId] = ProducerStateManager.updated(
+                        pendingProducers[header.producerId] ?? producerState.producers[header.producerId],
+                        with: header, firstOffset: nextBatchOffset, now: now)
+                }
+            }
+            nextBatchOffset += Int64(header.lastOffsetDelta) + 1
+        }
         var lastOffset = firstOffset - 1
         var recordCount = 0
         for header in batches {
@@ -176,6 +239,7 @@ public final class PartitionLog {
         try segment.reserve(records.count)
         let appendTime: Int64? = config.logAppendTime ? now : nil
         try segment.append(records, batches: batches, firstOffset: firstOffset, leaderEpoch: leaderEpoch, logAppendTime: appendTime)
+        producerState.commit(pendingProducers)
         highWatermark = logEndOffset
         if dirtySegments.last !== segment { dirtySegments.append(segment) }
         unflushedMessages += Int64(recordCount)
@@ -233,6 +297,7 @@ public final class PartitionLog {
         try old.seal()
         let segment = try LogSegment.create(directory: directory, baseOffset: logEndOffset, config: config)
         segments.append(segment)
+        try writeProducerSnapshot()
         try FileSystem.syncDirectory(directory)
         // Kafka flushes a rolled segment in the background; so do we.
         requestFlush()
@@ -398,6 +463,7 @@ public final class PartitionLog {
     /// Syncs and seals the active segment; the log takes no more appends.
     public func close() throws {
         guard !closed else { return }
+        try writeProducerSnapshot()
         try activeSegment.seal()
         try flush()
         try activeSegment.file.sync()

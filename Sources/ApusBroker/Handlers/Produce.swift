@@ -78,8 +78,10 @@ enum ProduceHandler: APIHandler {
         }
         let metrics = context.broker.metrics
         return partition.append(records, waitForFlush: acks != 0).map { info in
-            metrics.produced(topic: topic, bytes: records.readableBytes, messages: info.recordCount)
-            metrics.logEndOffset(topic: topic, partition: data.index, offset: info.lastOffset + 1)
+            if info.recordCount > 0 {
+                metrics.produced(topic: topic, bytes: records.readableBytes, messages: info.recordCount)
+                metrics.logEndOffset(topic: topic, partition: data.index, offset: info.lastOffset + 1)
+            }
             return PartitionResponse(
                 index: data.index, errorCode: 0, baseOffset: info.firstOffset, logAppendTimeMs: info.logAppendTime,
                 logStartOffset: info.logStartOffset)
