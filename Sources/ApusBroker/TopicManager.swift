@@ -123,16 +123,27 @@ public final class TopicManager: Sendable {
         guard partitions >= 1, partitions <= 100_000 else {
             throw TopicError(code: .invalidPartitions, message: "number of partitions must be between 1 and 100000, got \(partitions)")
         }
-        for key in overrides.keys where !LogConfig.propertyNames.contains(key) && !Self.acceptedButIgnored.contains(key) {
-            throw TopicError(code: .invalidConfig, message: "unknown topic config \(key)")
+        for (key, value) in overrides where !LogConfig.propertyNames.contains(key) {
+            guard let allowed = Self.fixedConfigs[key] else {
+                throw TopicError(code: .invalidConfig, message: "unknown topic config \(key)")
+            }
+            guard allowed.accepted.contains(value) else {
+                throw TopicError(code: .invalidConfig, message: "\(key)=\(value) is not supported: \(allowed.why)")
+            }
         }
         do { return try LogConfig(properties: overrides, base: defaults) } catch {
             throw TopicError(code: .invalidConfig, message: "\(error)")
         }
     }
 
-    /// Topic configs that clients commonly send and that need no action on a single node.
-    static let acceptedButIgnored: Set<String> = ["cleanup.policy", "min.insync.replicas", "compression.type", "unclean.leader.election.enable"]
+    /// Topic configs Kafka users commonly set whose only value here is Kafka's default (or
+    /// what a single node implies); anything else is refused rather than silently ignored.
+    static let fixedConfigs: [String: (default: String, accepted: Set<String>, why: String)] = [
+        "cleanup.policy": ("delete", ["delete"], "log compaction is not offered for user topics"),
+        "compression.type": ("producer", ["producer"], "batches are stored as producers compress them"),
+        "min.insync.replicas": ("1", ["1"], "this is a single-node broker"),
+        "unclean.leader.election.enable": ("false", ["false", "true"], "ignored with one replica"),
+    ]
 
     /// Creates a topic with `partitions` partitions.
     public func createTopic(name: String, partitions: Int32, overrides: [String: String]) -> EventLoopFuture<Topic> {

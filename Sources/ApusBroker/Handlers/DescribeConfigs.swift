@@ -24,10 +24,12 @@ enum DescribeConfigsHandler: APIHandler {
 
     /// A topic's effective configs: every LogConfig property, marked as override or default.
     static func topicEntries(config: LogConfig, overrides: [String: String]) -> [Entry] {
-        config.properties.sorted { $0.key < $1.key }.map { name, value in
+        var values = config.properties
+        for (name, fixed) in TopicManager.fixedConfigs { values[name] = overrides[name] ?? fixed.default }
+        return values.sorted { $0.key < $1.key }.map { name, value in
             Entry(
                 name: name, value: value, configSource: overrides[name] != nil ? sourceTopic : sourceDefault,
-                configType: name == "message.timestamp.type" ? 2 : 5)  // STRING or LONG
+                configType: Int64(value) == nil ? 2 : 5)  // STRING or LONG
         }
     }
 
