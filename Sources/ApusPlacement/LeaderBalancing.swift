@@ -1,0 +1,88 @@
+/// Chooses each partition's preferred leader among its replicas so that no broker leads more
+/// than its bound, `max(⌈share⌉, ⌊(1 + ε) · share⌋)` of the partitions, where the share is split
+/// by weight and never exceeds the replicas the broker holds.
+///
+/// 1. A partition keeps its current preferred leader while that broker is below its fair share
+///    (no needless leader elections after a membership change).
+/// 2. Every other partition takes the replica with the fewest leaders for its share (ties: the
+///    earlier replica, so ring order).
+/// 3. A broker still above its bound hands leadership along a chain found breadth-first
+///    (it leads p, which another replica b could lead; b leads q, …) to a broker below its
+///    bound: each chain lowers the excess by one and leaves every other count unchanged.
+extension PlacementState {
+    /// The slot of each partition's preferred leader (-1 for a partition without replicas).
+    func balanceLeaders(loadSlack: Double) -> [Int32] {
+        var leaderSlot = [Int32](repeating: -1, count: partitionCount)
+        let partitionsWithReplicas = counts.reduce(0) { $0 + ($1 > 0 ? 1 : 0) }
+        let bounds = LoadShares(total: partitionsWithReplicas, weights: weights, upperLimits: load, loadSlack: loadSlack)
+        var leaders = [Int](repeating: 0, count: brokerCount)
+
+        for partition in 0..<partitionCount where counts[partition] > 0 && currentLeader[partition] >= 0 {
+            let first = broker(partition, 0)
+            if first == Int(currentLeader[partition]) && leaders[first] < bounds.lower[first] {
+                leaderSlot[partition] = 0
+                leaders[first] += 1
+            }
+        }
+        for partition in 0..<partitionCount where counts[partition] > 0 && leaderSlot[partition] < 0 {
+            var bestSlot = 0
+            var bestRatio = Double.infinity
+            for slot in 0..<Int(counts[partition]) {
+                let candidate = broker(partition, slot)
+                let ratio = bounds.share[candidate] > 0 ? Double(leaders[candidate] + 1) / bounds.share[candidate] : .infinity
+                if ratio < bestRatio {
+                    bestRatio = ratio
+                    bestSlot = slot
+                }
+            }
+            leaderSlot[partition] = Int32(bestSlot)
+            leaders[broker(partition, bestSlot)] += 1
+        }
+
+        guard (0..<brokerCount).contains(where: { leaders[$0] > bounds.upper[$0] }) else { return leaderSlot }
+        var ledBy = [[Int32]](repeating: [], count: brokerCount)
+        for partition in 0..<partitionCount where leaderSlot[partition] >= 0 {
+            ledBy[broker(partition, Int(leaderSlot[partition]))].append(Int32(partition))
+        }
+        for overloaded in 0..<brokerCount {
+            while leaders[overloaded] > bounds.upper[overloaded] {
+                // Breadth-first search for a chain of leadership hand-overs.
+                var parent = [(broker: Int32, partition: Int32)](repeating: (-1, -1), count: brokerCount)
+                var visited = [Bool](repeating: false, count: brokerCount)
+                visited[overloaded] = true
+                var queue = [overloaded]
+                var head = 0
+                var goal = -1
+                search: while head < queue.count {
+                    let current = queue[head]
+                    head += 1
+                    for partition in ledBy[current] {
+                        for slot in 0..<Int(counts[Int(partition)]) {
+                            let next = broker(Int(partition), slot)
+                            guard !visited[next] else { continue }
+                            visited[next] = true
+                            parent[next] = (Int32(current), partition)
+                            if leaders[next] < bounds.upper[next] {
+                                goal = next
+                                break search
+                            }
+                            queue.append(next)
+                        }
+                    }
+                }
+                guard goal >= 0 else { break }  // No broker can take leadership: the bound cannot hold.
+                var receiver = goal
+                while receiver != overloaded {
+                    let (giver, partition) = (Int(parent[receiver].broker), parent[receiver].partition)
+                    leaderSlot[Int(partition)] = Int32(slot(of: receiver, in: Int(partition))!)
+                    ledBy[giver].remove(at: ledBy[giver].firstIndex(of: partition)!)
+                    ledBy[receiver].append(partition)
+                    leaders[receiver] += 1
+                    leaders[giver] -= 1
+                    receiver = giver
+                }
+            }
+        }
+        return leaderSlot
+    }
+}

@@ -1,1 +1,0 @@
-// Partition placement; see Docs/placement.md.
