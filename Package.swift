@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "ApusProtocol", targets: ["ApusProtocol"]),
         .library(name: "ApusBroker", targets: ["ApusBroker"]),
         .library(name: "ApusPlacement", targets: ["ApusPlacement"]),
+        .library(name: "ApusClient", targets: ["ApusClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -66,11 +67,21 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
 
+        // The Swift client: connections, producer, consumer and admin, speaking only the protocol.
+        .target(
+            name: "ApusClient",
+            dependencies: [
+                "ApusProtocol", "ApusRecord",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
         // The `apus` command line.
         .executableTarget(
             name: "apus",
             dependencies: [
-                "ApusBroker", "ApusStorage", "ApusRecord",
+                "ApusBroker", "ApusClient", "ApusProtocol", "ApusStorage", "ApusRecord",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

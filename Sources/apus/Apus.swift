@@ -6,7 +6,7 @@ struct Apus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apus",
         abstract: "Apus, a Kafka-compatible append-log broker.",
-        subcommands: [BrokerCommand.self, Bench.self])
+        subcommands: [BrokerCommand.self, GroupsCommand.self, Bench.self])
 }
 
 /// `apus bench …`: benchmarks of the parts of Apus.

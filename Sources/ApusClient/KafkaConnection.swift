@@ -1,0 +1,183 @@
+import ApusProtocol
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Why a client call failed.
+public enum KafkaClientError: Error, CustomStringConvertible, Equatable {
+    /// The broker does not serve a version of this API that the client speaks.
+    case unsupportedAPI(ApiKey)
+    /// The connection closed before the response arrived.
+    case connectionClosed
+    /// A response did not match its request (a broker bug or a corrupted stream).
+    case protocolViolation(String)
+    /// The broker answered with an error code.
+    case broker(KafkaErrorCode, String?)
+    /// An address could not be parsed.
+    case invalidAddress(String)
+
+    public var description: String {
+        switch self {
+        case .unsupportedAPI(let key): "the broker does not support a version of \(key.name) this client speaks"
+        case .connectionClosed: "the connection to the broker closed"
+        case .protocolViolation(let what): "protocol violation: \(what)"
+        case .broker(let code, let message): "broker error \(code.name) (\(code.rawValue))" + (message.map { ": \($0)" } ?? "")
+        case .invalidAddress(let address): "invalid broker address '\(address)': expected HOST:PORT"
+        }
+    }
+}
+
+/// One TCP connection to a Kafka broker: requests are pipelined, responses matched to them in
+/// order by correlation id. At connect it asks ApiVersions and then uses, for each API, the
+/// highest version both sides speak.
+public final class KafkaConnection: Sendable {
+    private let channel: Channel
+    private let handler: NIOLoopBound<KafkaClientHandler>
+    private let apiVersions: [Int16: ClosedRange<Int16>]
+    public let clientId: String
+
+    /// Connects to `address` (`HOST:PORT`) and negotiates API versions.
+    public static func connect(
+        to address: String, clientId: String = "apus", group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> KafkaConnection {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+            throw KafkaClientError.invalidAddress(address)
+        }
+        let host = String(address[..<colon])
+        let channel = try await ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ResponseFrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(KafkaClientHandler(clientId: clientId))
+                }
+            }
+            .connect(host: host, port: port).get()
+        let handler = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: KafkaClientHandler.self), eventLoop: channel.eventLoop)
+        }.get()
+        let versions = try await Self.send(ApiVersionsRequest(), version: 0, channel: channel, handler: handler)
+        guard versions.errorCode == 0 else { throw KafkaClientError.broker(KafkaErrorCode(rawValue: versions.errorCode) ?? .unknownServerError, nil) }
+        var ranges: [Int16: ClosedRange<Int16>] = [:]
+        for entry in versions.apiKeys where entry.minVersion <= entry.maxVersion { ranges[entry.apiKey] = entry.minVersion...entry.maxVersion }
+        return KafkaConnection(channel: channel, handler: handler, apiVersions: ranges, clientId: clientId)
+    }
+
+    private init(channel: Channel, handler: NIOLoopBound<KafkaClientHandler>, apiVersions: [Int16: ClosedRange<Int16>], clientId: String) {
+        self.channel = channel
+        self.handler = handler
+        self.apiVersions = apiVersions
+        self.clientId = clientId
+    }
+
+    /// The highest version of `Request` that both this client's codecs and the broker serve,
+    /// capped at `maximum`.
+    public func version<Request: RequestMessage>(for _: Request.Type, maximum: Int16 = .max) throws -> Int16 {
+        guard let broker = apiVersions[Request.apiKey.rawValue] else { throw KafkaClientError.unsupportedAPI(Request.apiKey) }
+        let high = min(broker.upperBound, Request.validVersions.upperBound, maximum)
+        let low = max(broker.lowerBound, Request.validVersions.lowerBound)
+        guard low <= high else { throw KafkaClientError.unsupportedAPI(Request.apiKey) }
+        return high
+    }
+
+    /// Sends `request` at the negotiated version (at most `maximumVersion`) and awaits its response.
+    public func send<Request: RequestMessage>(_ request: Request, maximumVersion: Int16 = .max) async throws -> Request.Response {
+        try await Self.send(request, version: try version(for: Request.self, maximum: maximumVersion), channel: channel, handler: handler)
+    }
+
+    private static func send<Request: RequestMessage>(
+        _ request: Request, version: Int16, channel: Channel, handler: NIOLoopBound<KafkaClientHandler>
+    ) async throws -> Request.Response {
+        var body = try await channel.eventLoop.flatSubmit {
+            handler.value.send(request, version: version, context: channel)
+        }.get()
+        let response = try Request.Response(from: &body, version: version)
+        return response
+    }
+
+    /// Closes the connection.
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+/// Splits the response stream into frames (int32 size + bytes).
+struct ResponseFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+    static let maximumFrameSize = 512 << 20
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) else { return .needMoreData }
+        guard size >= 0, Int(size) <= Self.maximumFrameSize else {
+            throw KafkaClientError.protocolViolation("response frame of \(size) bytes")
+        }
+        guard buffer.readableBytes >= 4 + Int(size) else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 4)
+        context.fireChannelRead(Self.wrapInboundOut(buffer.readSlice(length: Int(size))!))
+        return .continue
+    }
+}
+
+/// Writes requests and completes their promises in order as responses arrive.
+final class KafkaClientHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let clientId: String
+    private var nextCorrelationId: Int32 = 0
+    private var pending: [(correlationId: Int32, headerVersion: Int16, promise: EventLoopPromise<ByteBuffer>)] = []
+    private var context: ChannelHandlerContext?
+
+    init(clientId: String) { self.clientId = clientId }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func send<Request: RequestMessage>(_ request: Request, version: Int16, context channel: Channel) -> EventLoopFuture<ByteBuffer> {
+        let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
+        guard let context, channel.isActive else {
+            promise.fail(KafkaClientError.connectionClosed)
+            return promise.futureResult
+        }
+        nextCorrelationId &+= 1
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        buffer.writeInteger(Int32(0))
+        RequestHeader(requestApiKey: Request.apiKey.rawValue, requestApiVersion: version, correlationId: nextCorrelationId, clientId: clientId)
+            .write(to: &buffer, version: RequestHeader.version(apiKey: Request.apiKey, apiVersion: version))
+        request.write(to: &buffer, version: version)
+        buffer.setInteger(Int32(buffer.readableBytes - 4), at: buffer.readerIndex)
+        pending.append((nextCorrelationId, ResponseHeader.version(apiKey: Request.apiKey, apiVersion: version), promise))
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        return promise.futureResult
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var frame = unwrapInboundIn(data)
+        guard !pending.isEmpty else {
+            context.fireErrorCaught(KafkaClientError.protocolViolation("a response without a request"))
+            return
+        }
+        let (correlationId, headerVersion, promise) = pending.removeFirst()
+        do {
+            let header = try ResponseHeader(from: &frame, version: headerVersion)
+            guard header.correlationId == correlationId else {
+                throw KafkaClientError.protocolViolation("correlation id \(header.correlationId), expected \(correlationId)")
+            }
+            promise.succeed(frame)
+        } catch {
+            promise.fail(error)
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let waiting = pending
+        pending.removeAll()
+        for entry in waiting { entry.promise.fail(KafkaClientError.connectionClosed) }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}
