@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // C shims: the system's liblz4 and zlib, and CRC32C.
@@ -75,6 +76,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
 
         // The `apus` command line.
@@ -91,6 +94,12 @@ let package = Package(
         .testTarget(name: "ApusRecordTests", dependencies: ["ApusRecord"]),
         .testTarget(name: "ApusStorageTests", dependencies: ["ApusStorage", "ApusRecord"]),
         .testTarget(name: "ApusPlacementTests", dependencies: ["ApusPlacement"]),
+        .testTarget(
+            name: "ApusClientTests",
+            dependencies: [
+                "ApusClient", "ApusBroker", "ApusProtocol", "ApusRecord",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
         .testTarget(
             name: "ApusBrokerTests",
             dependencies: [
