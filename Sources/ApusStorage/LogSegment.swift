@@ -298,11 +298,6 @@ final class LogSegment {
             firstOffset: first.baseOffset, lastOffset: last.lastOffset)
     }
 
-    /// Calls `body` with bytes of the segment in the mapping (valid only during the call).
-    func withBytes<Result>(position: Int, length: Int, _ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
-        try body(UnsafeRawBufferPointer(start: mapping.base + position, count: max(0, min(length, size - position))))
-    }
-
     /// Copies bytes of the segment out of the mapping.
     func copyBytes(position: Int, length: Int) -> [UInt8] {
         Array(UnsafeRawBufferPointer(start: mapping.base + position, count: max(0, min(length, size - position))))

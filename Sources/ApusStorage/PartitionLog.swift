@@ -257,12 +257,6 @@ public final class PartitionLog {
         try records.withUnsafeBytes { try append($0, leaderEpoch: leaderEpoch, now: now) }
     }
 
-    /// Calls `body` with the bytes of a slice read from this log, straight from the mapping.
-    public func withBytes<Result>(of slice: LogSlice, _ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result? {
-        guard let segment = segments.first(where: { $0.file === slice.file }) else { return nil }
-        return try segment.withBytes(position: slice.position, length: slice.length, body)
-    }
-
     /// Checks a run of batches as a producer sent them; returns their headers.
     static func validateBatches(_ records: UnsafeRawBufferPointer, maxMessageBytes: Int) throws -> [RecordBatchHeader] {
         var headers: [RecordBatchHeader] = []
