@@ -20,7 +20,7 @@ public struct HashRing: Sendable {
         self.init(
             brokerIds: sorted.map(\.id),
             virtualNodeCounts: sorted.map {
-                max(1, Int((Double(virtualNodesPerBroker) * $0.weight / meanWeight).rounded()))
+                max(1, floorOf(Double(virtualNodesPerBroker) * $0.weight / meanWeight + 0.5))
             })
     }
 

@@ -38,12 +38,23 @@ struct LoadShares {
         // A tolerance keeps 30.000000000004 from becoming a bound of 31.
         let tolerance = 1e-9
         self.share = share
-        self.lower = share.map { Int(($0 + tolerance).rounded(.down)) }
-        self.pullBelow = share.map { Int(($0 * (1 - loadSlack) + tolerance).rounded(.down)) }
+        self.lower = share.map { floorOf($0 + tolerance) }
+        self.pullBelow = share.map { floorOf($0 * (1 - loadSlack) + tolerance) }
         self.upper = share.indices.map { index in
-            let bound = max(Int((share[index] - tolerance).rounded(.up)),
-                            Int((share[index] * (1 + loadSlack) + tolerance).rounded(.down)))
+            let bound = max(ceilingOf(share[index] - tolerance),
+                            floorOf(share[index] * (1 + loadSlack) + tolerance))
             return min(bound, upperLimits[index])
         }
     }
+}
+
+/// `⌊value⌋` for a non-negative value, without libm (the module links nothing).
+func floorOf(_ value: Double) -> Int {
+    value <= 0 ? 0 : Int(value)
+}
+
+/// `⌈value⌉` for a non-negative value, without libm.
+func ceilingOf(_ value: Double) -> Int {
+    let whole = floorOf(value)
+    return Double(whole) < value ? whole + 1 : whole
 }

@@ -98,6 +98,21 @@ import Testing
         #expect(counts[1]! > 2 * counts[3]! * 95 / 100)
     }
 
+    @Test func weightsBoundReplicasAndLeadersWithReplication() throws {
+        let cluster = [PlacementBroker(id: 1, weight: 2)] + (2...8).map { PlacementBroker(id: $0) }
+        let result = try placer.place(brokers: cluster, topics: topics(partitions: 9_000, replicationFactor: 3))
+        let replicaLimit = boundedLoadLimit(total: 27_000, brokers: cluster)
+        let leaderLimit = boundedLoadLimit(total: 9_000, brokers: cluster)
+        let replicas = result.assignment.replicaCounts()
+        let leaders = result.assignment.leaderCounts()
+        for broker in cluster {
+            #expect(replicas[broker.id]! <= replicaLimit[broker.id]!)
+            #expect(leaders[broker.id]! <= leaderLimit[broker.id]!)
+        }
+        #expect(replicas[1]! >= 5_700)  // share 6,000
+        #expect(leaders[1]! >= 1_900)  // share 2,000
+    }
+
     @Test func weightsOnTheRingScaleVirtualNodes() {
         let ring = HashRing(
             brokers: [PlacementBroker(id: 1, weight: 3), PlacementBroker(id: 2, weight: 1)], virtualNodesPerBroker: 100)
