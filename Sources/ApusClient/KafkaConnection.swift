@@ -3,6 +3,11 @@ import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Why a client call failed.
 public enum KafkaClientError: Error, CustomStringConvertible, Equatable {
@@ -16,6 +21,18 @@ public enum KafkaClientError: Error, CustomStringConvertible, Equatable {
     case broker(KafkaErrorCode, String?)
     /// An address could not be parsed.
     case invalidAddress(String)
+    /// No connection could be made to the address (refused, unreachable, timed out).
+    case connectionFailed(String, String)
+    /// None of the bootstrap addresses answered.
+    case noBrokerReachable([String])
+    /// The topic does not exist (and was not created automatically).
+    case unknownTopic(String)
+    /// The partition does not exist in the topic.
+    case unknownPartition(String, Int32)
+    /// The producer or consumer was closed.
+    case closed
+    /// The operation did not finish in time.
+    case timedOut(String)
 
     public var description: String {
         switch self {
@@ -24,6 +41,12 @@ public enum KafkaClientError: Error, CustomStringConvertible, Equatable {
         case .protocolViolation(let what): "protocol violation: \(what)"
         case .broker(let code, let message): "broker error \(code.name) (\(code.rawValue))" + (message.map { ": \($0)" } ?? "")
         case .invalidAddress(let address): "invalid broker address '\(address)': expected HOST:PORT"
+        case .connectionFailed(let address, let why): "cannot connect to \(address): \(why)"
+        case .noBrokerReachable(let addresses): "no broker reachable at \(addresses.joined(separator: ", "))"
+        case .unknownTopic(let topic): "unknown topic '\(topic)'"
+        case .unknownPartition(let topic, let partition): "topic '\(topic)' has no partition \(partition)"
+        case .closed: "the client is closed"
+        case .timedOut(let what): "timed out: \(what)"
         }
     }
 }
@@ -37,15 +60,33 @@ public final class KafkaConnection: Sendable {
     private let apiVersions: [Int16: ClosedRange<Int16>]
     public let clientId: String
 
-    /// Connects to `address` (`HOST:PORT`) and negotiates API versions.
-    public static func connect(
-        to address: String, clientId: String = "apus", group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
-    ) async throws -> KafkaConnection {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+    /// The address this connection was made to (`HOST:PORT`).
+    public let address: String
+
+    /// Whether the connection is still open.
+    public var isActive: Bool { channel.isActive }
+
+    /// Splits `HOST:PORT`.
+    static func parse(_ address: String) throws -> (host: String, port: Int) {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+            (0...65535).contains(port), colon != address.startIndex
+        else {
             throw KafkaClientError.invalidAddress(address)
         }
-        let host = String(address[..<colon])
-        let channel = try await ClientBootstrap(group: group)
+        return (String(address[..<colon]), port)
+    }
+
+    /// Connects to `address` (`HOST:PORT`) and negotiates API versions.
+    public static func connect(
+        to address: String, clientId: String = "apus", connectTimeout: Duration = .seconds(10),
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> KafkaConnection {
+        let (host, port) = try parse(address)
+        let timeoutMs = max(1, Int64(connectTimeout.components.seconds * 1000 + connectTimeout.components.attoseconds / 1_000_000_000_000_000))
+        let channel: Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+            .connectTimeout(.milliseconds(timeoutMs))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -54,6 +95,9 @@ public final class KafkaConnection: Sendable {
                 }
             }
             .connect(host: host, port: port).get()
+        } catch {
+            throw KafkaClientError.connectionFailed(address, Self.describe(error))
+        }
         let handler = try await channel.eventLoop.submit {
             NIOLoopBound(try channel.pipeline.syncOperations.handler(type: KafkaClientHandler.self), eventLoop: channel.eventLoop)
         }.get()
@@ -61,10 +105,29 @@ public final class KafkaConnection: Sendable {
         guard versions.errorCode == 0 else { throw KafkaClientError.broker(KafkaErrorCode(rawValue: versions.errorCode) ?? .unknownServerError, nil) }
         var ranges: [Int16: ClosedRange<Int16>] = [:]
         for entry in versions.apiKeys where entry.minVersion <= entry.maxVersion { ranges[entry.apiKey] = entry.minVersion...entry.maxVersion }
-        return KafkaConnection(channel: channel, handler: handler, apiVersions: ranges, clientId: clientId)
+        return KafkaConnection(channel: channel, handler: handler, apiVersions: ranges, clientId: clientId, address: address)
     }
 
-    private init(channel: Channel, handler: NIOLoopBound<KafkaClientHandler>, apiVersions: [Int16: ClosedRange<Int16>], clientId: String) {
+    /// A short, human reading of a connect error (NIO's descriptions are long).
+    static func describe(_ error: Error) -> String {
+        if let connectError = error as? NIOConnectionError {
+            if let first = connectError.connectionErrors.first { return describe(first.error) }
+            return connectError.dnsAAAAError.map(describe) ?? connectError.dnsAError.map(describe) ?? "\(error)"
+        }
+        if let io = error as? IOError {
+            switch io.errnoCode {
+            case ECONNREFUSED: return "connection refused"
+            case ETIMEDOUT: return "timed out"
+            case EHOSTUNREACH, ENETUNREACH: return "host unreachable"
+            default: return io.description
+            }
+        }
+        if case ChannelError.connectTimeout = error { return "timed out" }
+        return "\(error)"
+    }
+
+    private init(channel: Channel, handler: NIOLoopBound<KafkaClientHandler>, apiVersions: [Int16: ClosedRange<Int16>], clientId: String, address: String) {
+        self.address = address
         self.channel = channel
         self.handler = handler
         self.apiVersions = apiVersions
