@@ -6,18 +6,20 @@ import ApusRecord
 /// position, so a lookup lands on or before the batch that holds the target offset.
 ///
 /// Entries are kept in memory for lookups and appended to the file as they are made; the
-/// file is rebuilt from the log whenever it is missing or fails the sanity check.
+/// file is rebuilt from the log whenever it is missing or fails the sanity check. The file is
+/// opened only while it is read or written, so a broker with many partitions holds one
+/// descriptor per segment (its `.log`), not three.
 struct OffsetIndex {
     static let entrySize = 8
     let baseOffset: Int64
-    let file: SegmentFile
+    let file: IndexFile
     private(set) var relativeOffsets: [UInt32] = []
     private(set) var positions: [UInt32] = []
 
-    /// Opens the index at `path`, or creates it empty.
+    /// The index at `path`, created empty if missing.
     init(path: String, baseOffset: Int64) throws {
         self.baseOffset = baseOffset
-        self.file = try SegmentFile(path: path, create: true)
+        self.file = try IndexFile(path: path)
     }
 
     var count: Int { relativeOffsets.count }
@@ -91,13 +93,13 @@ struct OffsetIndex {
 struct TimeIndex {
     static let entrySize = 12
     let baseOffset: Int64
-    let file: SegmentFile
+    let file: IndexFile
     private(set) var timestamps: [Int64] = []
     private(set) var relativeOffsets: [UInt32] = []
 
     init(path: String, baseOffset: Int64) throws {
         self.baseOffset = baseOffset
-        self.file = try SegmentFile(path: path, create: true)
+        self.file = try IndexFile(path: path)
     }
 
     var lastTimestamp: Int64? { timestamps.last }
@@ -155,4 +157,23 @@ struct TimeIndex {
         timestamps.removeAll()
         relativeOffsets.removeAll()
     }
+}
+
+/// An index file opened only for the duration of each operation.
+struct IndexFile {
+    let path: String
+
+    init(path: String) throws {
+        self.path = path
+        if !FileSystem.exists(path) { _ = try SegmentFile(path: path, create: true) }
+    }
+
+    func size() throws -> Int { try SegmentFile(path: path, create: true).size() }
+    func read(at position: Int, count: Int) throws -> [UInt8] {
+        try SegmentFile(path: path, create: true).read(at: position, count: count)
+    }
+    func write(_ bytes: UnsafeRawBufferPointer, at position: Int) throws {
+        try SegmentFile(path: path, create: true).write(bytes, at: position)
+    }
+    func truncate(to length: Int) throws { try SegmentFile(path: path, create: true).truncate(to: length) }
 }

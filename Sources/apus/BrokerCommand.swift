@@ -65,6 +65,7 @@ struct BrokerCommand: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
+        raiseOpenFileLimit()
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "apus.broker")
@@ -78,6 +79,14 @@ struct BrokerCommand: AsyncParsableCommand {
         await SignalWaiter.waitForTermination()
         try await broker.shutdown()
     }
+}
+
+/// A broker keeps one descriptor per segment and per connection: take the hard limit.
+func raiseOpenFileLimit() {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
 }
 
 /// Waits for SIGINT or SIGTERM.
