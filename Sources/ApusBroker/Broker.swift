@@ -59,7 +59,10 @@ public final class Broker: Sendable {
                 "partitions": "\(logManager.discoveredPartitions.count)", "clean_shutdown": "\(logManager.hadCleanShutdown)",
                 "seconds": "\(ContinuousClock.now - started)",
             ])
-            let context = try BrokerContext(config: config, clusterId: clusterId, topics: topics, metrics: BrokerMetrics(), logger: logger)
+            let groups = try await GroupCoordinator.make(config: config.groupCoordinator, topics: topics, logger: logger, on: loops[0]).get()
+            try await groups.createOffsetsTopic().get()
+            let context = try BrokerContext(
+                config: config, clusterId: clusterId, topics: topics, groups: groups, metrics: BrokerMetrics(), logger: logger)
             let connections = ConnectionRegistry()
             let maximumFrame = config.socketRequestMaxBytes
             let serverChannel = try await ServerBootstrap(group: group)
@@ -75,6 +78,8 @@ public final class Broker: Sendable {
                 }
                 .bind(host: config.listenHost, port: config.listenPort).get()
             context.boundPort = serverChannel.localAddress?.port ?? config.listenPort
+            // Group requests get COORDINATOR_LOAD_IN_PROGRESS until __consumer_offsets is read back.
+            groups.load().whenFailure { error in logger.error("loading __consumer_offsets failed", metadata: ["error": "\(error)"]) }
             var metricsChannel: Channel?
             if let host = config.metricsHost, let metricsText {
                 metricsChannel = try await MetricsServer.start(host: host, port: config.metricsPort, group: group, render: metricsText)
@@ -113,6 +118,7 @@ public final class Broker: Sendable {
         maintenance.cancel()
         try? await serverChannel.close()
         try? await metricsChannel?.close()
+        try? await context.groups.shutdown().get()
         let open = connections.all
         for channel in open { channel.pipeline.fireUserInboundEventTriggered(BrokerShutdownEvent()) }
         let drained = EventLoopFuture.andAllComplete(open.map(\.closeFuture), on: group.next())

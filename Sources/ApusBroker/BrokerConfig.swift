@@ -34,6 +34,8 @@ public struct BrokerConfig: Sendable, Equatable {
     public var metricsPort = 9644
     /// Event loops (threads) that own partitions and connections; `num.network.threads` style.
     public var eventLoopCount = System.coreCountForBroker
+    /// The group coordinator's `group.*`, `offset.*` and `offsets.topic.*` settings.
+    public var groupCoordinator = GroupCoordinatorConfig()
 
     public init() {}
 
@@ -45,7 +47,9 @@ public struct BrokerConfig: Sendable, Equatable {
         "log.flush.interval.messages", "log.flush.interval.ms", "log.index.interval.bytes",
         "message.max.bytes", "socket.request.max.bytes", "log.retention.check.interval.ms",
         "log.flush.scheduler.interval.ms", "log.message.timestamp.type", "apus.metrics.listener",
-        "num.network.threads",
+        "num.network.threads", "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms",
+        "group.max.session.timeout.ms", "group.max.size", "offset.metadata.max.bytes", "offsets.topic.num.partitions",
+        "offsets.topic.segment.bytes",
     ]
 
     /// Applies `properties` (Kafka names) over the current values.
@@ -99,6 +103,13 @@ public struct BrokerConfig: Sendable, Equatable {
                     (metricsHost, metricsPort) = (host, port)
                 }
             case "num.network.threads": eventLoopCount = Int(try integer(min: 1))
+            case "group.initial.rebalance.delay.ms": groupCoordinator.initialRebalanceDelayMs = Int32(clamping: try integer())
+            case "group.min.session.timeout.ms": groupCoordinator.minSessionTimeoutMs = Int32(clamping: try integer())
+            case "group.max.session.timeout.ms": groupCoordinator.maxSessionTimeoutMs = Int32(clamping: try integer())
+            case "group.max.size": groupCoordinator.maxSize = Int32(clamping: try integer(min: 1))
+            case "offset.metadata.max.bytes": groupCoordinator.offsetMetadataMaxBytes = Int(try integer())
+            case "offsets.topic.num.partitions": groupCoordinator.offsetsTopicPartitions = Int32(clamping: try integer(min: 1))
+            case "offsets.topic.segment.bytes": groupCoordinator.offsetsTopicSegmentBytes = Int(try integer(min: 14))
             default:
                 throw ConfigError("unknown property \(key)")
             }

@@ -13,10 +13,13 @@ public final class BrokerContext: Sendable {
     public let logger: Logger
     /// Producer ids for idempotent producers.
     let producerIds: ProducerIdManager
+    /// The consumer-group coordinator (all groups, owned by one event loop).
+    public let groups: GroupCoordinator
     private let boundPortValue = Atomic<Int>(0)
 
-    init(config: BrokerConfig, clusterId: String, topics: TopicManager, metrics: BrokerMetrics, logger: Logger) throws {
+    init(config: BrokerConfig, clusterId: String, topics: TopicManager, groups: GroupCoordinator, metrics: BrokerMetrics, logger: Logger) throws {
         self.producerIds = try ProducerIdManager(dataDirectory: config.dataDirectory)
+        self.groups = groups
         self.config = config
         self.clusterId = clusterId
         self.topics = topics

@@ -66,6 +66,9 @@ enum APIRegistry {
         ListOffsetsHandler.self, CreateTopicsHandler.self, DeleteTopicsHandler.self,
         CreatePartitionsHandler.self, DeleteRecordsHandler.self, DescribeConfigsHandler.self,
         FindCoordinatorHandler.self, InitProducerIdHandler.self,
+        JoinGroupHandler.self, SyncGroupHandler.self, HeartbeatHandler.self, LeaveGroupHandler.self,
+        OffsetCommitHandler.self, OffsetFetchHandler.self, DescribeGroupsHandler.self, ListGroupsHandler.self,
+        DeleteGroupsHandler.self,
     ]
 
     static let byKey: [ApiKey: any APIHandler.Type] = Dictionary(uniqueKeysWithValues: handlers.map { ($0.apiKey, $0) })

@@ -1,16 +1,39 @@
 import ApusProtocol
 import NIOCore
 
-/// FindCoordinator (key 10): this single broker coordinates every group. (librdkafka 2.0.2 also
-/// needs FindCoordinator v0 advertised before it enables LZ4.)
+/// FindCoordinator (key 10): this single broker coordinates every group (key type 0).
+/// Transactions are not offered, so a transaction coordinator (key type 1) is not available.
+/// v4+ is the batched form (CoordinatorKeys). librdkafka 2.0.2 also needs v0 advertised
+/// before it enables LZ4.
 enum FindCoordinatorHandler: APIHandler {
     typealias Request = FindCoordinatorRequest
-    static let versions: ClosedRange<Int16> = 0...3
+    static let versions: ClosedRange<Int16> = 0...4
 
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<FindCoordinatorResponse?> {
         let (host, port) = context.broker.advertisedAddress
-        let response = FindCoordinatorResponse(
-            errorCode: KafkaErrorCode.noError.rawValue, nodeId: context.broker.config.nodeId, host: host, port: Int32(port))
+        let nodeId = context.broker.config.nodeId
+        let error: KafkaErrorCode =
+            switch request.keyType {
+            case 0: .noError
+            case 1: .coordinatorNotAvailable
+            default: .invalidRequest
+            }
+        var response: FindCoordinatorResponse
+        if context.apiVersion >= 4 {
+            response = FindCoordinatorResponse(coordinators: request.coordinatorKeys.map { key in
+                error == .noError
+                    ? .init(key: key, nodeId: nodeId, host: host, port: Int32(port), errorCode: 0)
+                    : .init(key: key, nodeId: -1, host: "", port: -1, errorCode: error.rawValue, errorMessage: message(error))
+            })
+        } else if error == .noError {
+            response = FindCoordinatorResponse(errorCode: 0, nodeId: nodeId, host: host, port: Int32(port))
+        } else {
+            response = FindCoordinatorResponse(errorCode: error.rawValue, errorMessage: message(error), nodeId: -1, host: "", port: -1)
+        }
         return context.eventLoop.makeSucceededFuture(response)
+    }
+
+    static func message(_ error: KafkaErrorCode) -> String {
+        error == .coordinatorNotAvailable ? "transactions are not supported by this broker" : "unknown coordinator key type"
     }
 }

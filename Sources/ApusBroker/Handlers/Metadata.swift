@@ -24,7 +24,7 @@ enum MetadataHandler: APIHandler {
         var creations: [EventLoopFuture<Void>] = []
         if let requested {
             for name in Set(requested) where topics.topic(name) == nil && !topics.isBusy(name) && allowCreate
-                && (try? TopicManager.validateName(name)) != nil
+                && name != OffsetsTopic.name && (try? TopicManager.validateName(name)) != nil
             {
                 creations.append(
                     topics.createTopic(name: name, partitions: broker.config.numPartitions, overrides: [:])
@@ -61,7 +61,7 @@ enum MetadataHandler: APIHandler {
                 continue
             }
             response.topics.append(.init(
-                errorCode: KafkaErrorCode.noError.rawValue, name: name, topicId: topic.topicId, isInternal: false,
+                errorCode: KafkaErrorCode.noError.rawValue, name: name, topicId: topic.topicId, isInternal: name == OffsetsTopic.name,
                 partitions: topic.partitions.indices.map { index in
                     .init(
                         errorCode: KafkaErrorCode.noError.rawValue, partitionIndex: Int32(index), leaderId: nodeId,

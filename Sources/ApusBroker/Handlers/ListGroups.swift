@@ -1,0 +1,15 @@
+import ApusProtocol
+import NIOCore
+
+/// ListGroups (key 16): every group with its protocol type; v4+ filter by state, v5+ by type
+/// (all groups here are "classic").
+enum ListGroupsHandler: APIHandler {
+    typealias Request = ListGroupsRequest
+    static let versions: ClosedRange<Int16> = 0...5
+
+    static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<ListGroupsResponse?> {
+        let version = context.apiVersion
+        return context.broker.groups.list(states: version >= 4 ? request.statesFilter : [], types: version >= 5 ? request.typesFilter : [])
+            .hop(to: context.eventLoop).map { error, groups in ListGroupsResponse(errorCode: error.rawValue, groups: groups) }
+    }
+}
