@@ -2,40 +2,25 @@ import ApusClient
 import ApusProtocol
 import ArgumentParser
 import Foundation
-import NIOCore
 
-/// `apus groups list|describe`: consumer groups as kafka-consumer-groups.sh shows them.
+/// `apus groups list|describe|delete|reset-offsets`: consumer groups as kafka-consumer-groups.sh shows them.
 struct GroupsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "groups", abstract: "List and describe consumer groups, with their lag.",
-        subcommands: [List.self, Describe.self])
-
-    struct Connection: ParsableArguments {
-        @Option(name: [.customShort("b"), .long], help: "Broker HOST:PORT. Env: APUS_BOOTSTRAP.")
-        var bootstrapServer: String = ProcessInfo.processInfo.environment["APUS_BOOTSTRAP"] ?? "127.0.0.1:9092"
-
-        func connect() async throws -> KafkaConnection {
-            do {
-                return try await KafkaConnection.connect(to: bootstrapServer, clientId: "apus-groups")
-            } catch {
-                throw CommandFailure("cannot connect to \(bootstrapServer): \(error)")
-            }
-        }
-    }
+        commandName: "groups", abstract: "List, describe, delete consumer groups and reset their offsets.",
+        subcommands: [List.self, Describe.self, Delete.self, ResetOffsets.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the consumer groups.")
-        @OptionGroup var connection: Connection
+        @OptionGroup var broker: BrokerOptions
 
         func run() async throws {
             try await CommandFailure.report {
-                let client = try await connection.connect()
-                defer { Task { await client.close() } }
-                let response = try await client.send(ListGroupsRequest())
-                try CommandFailure.check(response.errorCode, "listing groups")
+                let admin = try await broker.admin()
+                defer { Task { await admin.close() } }
+                let groups = try await admin.listGroups()
                 print(Table.render(
                     header: ["GROUP", "STATE", "PROTOCOL-TYPE"],
-                    rows: response.groups.sorted { $0.groupId < $1.groupId }.map { [$0.groupId, $0.groupState.isEmpty ? "-" : $0.groupState, $0.protocolType] }))
+                    rows: groups.map { [$0.groupId, $0.state.isEmpty ? "-" : $0.state, $0.protocolType] }))
             }
         }
     }
@@ -43,75 +28,112 @@ struct GroupsCommand: AsyncParsableCommand {
     struct Describe: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Per partition: committed offset, log end offset, lag, and the member that owns it.")
-        @OptionGroup var connection: Connection
+        @OptionGroup var broker: BrokerOptions
         @Argument(help: "The group id.") var group: String
 
         func run() async throws {
             try await CommandFailure.report {
-                let client = try await connection.connect()
-                defer { Task { await client.close() } }
-                let described = try await client.send(DescribeGroupsRequest(groups: [group]))
-                guard let info = described.groups.first else { throw CommandFailure("no answer for group \(group)") }
-                try CommandFailure.check(info.errorCode, "describing group \(group)")
-                // Who owns what, from the members' assignments (consumer protocol).
-                var owners: [String: (member: String, host: String, client: String)] = [:]
-                for member in info.members where info.protocolType == "consumer" {
-                    var bytes = member.memberAssignment
-                    guard bytes.readableBytes >= 2, let version = bytes.readInteger(as: Int16.self),
-                        let assignment = try? ConsumerProtocolAssignment(from: &bytes, version: min(version, ConsumerProtocolAssignment.validVersions.upperBound))
-                    else { continue }
-                    for topic in assignment.assignedPartitions {
-                        for partition in topic.partitions {
-                            owners["\(topic.topic)/\(partition)"] = (member.memberId, member.clientHost, member.clientId)
-                        }
-                    }
-                }
-                let offsets = try await client.send(OffsetFetchRequest(groupId: group, topics: nil), maximumVersion: 7)
-                try CommandFailure.check(offsets.errorCode, "fetching offsets of \(group)")
-                var committed: [String: Int64] = [:]
-                for topic in offsets.topics {
-                    for partition in topic.partitions where partition.committedOffset >= 0 {
-                        committed["\(topic.name)/\(partition.partitionIndex)"] = partition.committedOffset
-                    }
-                }
-                let keys = Set(committed.keys).union(owners.keys).sorted { a, b in
-                    let (ta, pa) = Self.split(a), (tb, pb) = Self.split(b)
-                    return (ta, pa) < (tb, pb)
-                }
-                let byTopic = Dictionary(grouping: keys.map(Self.split), by: \.0)
-                let ends = try await client.send(ListOffsetsRequest(
-                    replicaId: -1, topics: byTopic.map { topic, partitions in
-                        .init(name: topic, partitions: partitions.map { .init(partitionIndex: $0.1, timestamp: -1, maxNumOffsets: 1) })
-                    }), maximumVersion: 5)
-                var logEnd: [String: Int64] = [:]
-                for topic in ends.topics {
-                    for partition in topic.partitions where partition.errorCode == 0 {
-                        logEnd["\(topic.name)/\(partition.partitionIndex)"] = partition.offset
-                    }
-                }
-                if info.members.isEmpty {
-                    print("Consumer group '\(group)' has no active members.\n")
-                }
-                let rows = keys.map { key -> [String] in
-                    let (topic, partition) = Self.split(key)
-                    let current = committed[key]
-                    let end = logEnd[key]
+                let admin = try await broker.admin()
+                defer { Task { await admin.close() } }
+                let info = try await admin.describeGroup(group)
+                var owners: [TopicPartition: GroupDescription.Member] = [:]
+                for member in info.members { for partition in member.assignment { owners[partition] = member } }
+                let committed = try await admin.listGroupOffsets(group)
+                let partitions = Set(committed.keys).union(owners.keys).sorted()
+                let ends = partitions.isEmpty ? [:] : try await admin.listOffsets(partitions, at: .end)
+                if info.members.isEmpty { print("Consumer group '\(group)' has no active members.\n") }
+                let rows = partitions.map { partition -> [String] in
+                    let current = committed[partition], end = ends[partition]
                     let lag = current.flatMap { c in end.map { String(max(0, $0 - c)) } } ?? "-"
-                    let owner = owners[key]
-                    return [group, topic, "\(partition)", current.map(String.init) ?? "-", end.map(String.init) ?? "-", lag,
-                            owner?.member ?? "-", owner?.host ?? "-", owner?.client ?? "-"]
+                    let owner = owners[partition]
+                    return [group, partition.topic, "\(partition.partition)", current.map(String.init) ?? "-", end.map(String.init) ?? "-", lag,
+                            owner?.memberId ?? "-", owner?.clientHost ?? "-", owner?.clientId ?? "-"]
                 }
                 print(Table.render(
                     header: ["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"],
                     rows: rows))
-                print("\nstate \(info.groupState), protocol \(info.protocolData.isEmpty ? "-" : info.protocolData), \(info.members.count) member(s)")
+                print("\nstate \(info.state), protocol \(info.protocolName.isEmpty ? "-" : info.protocolName), \(info.members.count) member(s)")
             }
         }
+    }
 
-        static func split(_ key: String) -> (String, Int32) {
-            let slash = key.lastIndex(of: "/")!
-            return (String(key[..<slash]), Int32(key[key.index(after: slash)...])!)
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete consumer groups (they must have no active members).")
+        @OptionGroup var broker: BrokerOptions
+        @Argument(help: "The group ids.") var groups: [String]
+
+        func run() async throws {
+            try await CommandFailure.report {
+                let admin = try await broker.admin()
+                defer { Task { await admin.close() } }
+                try await admin.deleteGroups(groups)
+                for group in groups { print("Deleted consumer group '\(group)'.") }
+            }
         }
+    }
+
+    struct ResetOffsets: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "reset-offsets",
+            abstract: "Set a group's committed offsets for a topic (dry run unless --execute).")
+        @OptionGroup var broker: BrokerOptions
+        @Argument(help: "The group id.") var group: String
+        @Option(name: [.customShort("t"), .long], help: "The topic.") var topic: String
+        @Option(name: [.customShort("p"), .long], help: "Only this partition.") var partition: Int32?
+        @Flag(name: .customLong("to-earliest"), help: "To the log start offset.") var toEarliest = false
+        @Flag(name: .customLong("to-latest"), help: "To the log end offset.") var toLatest = false
+        @Option(name: .customLong("to-offset"), help: "To this offset.") var toOffset: Int64?
+        @Option(name: .customLong("to-timestamp"), help: "To the first offset at or after this time (ms since the epoch).") var toTimestamp: Int64?
+        @Flag(help: "Apply the change; without it the new offsets are only printed.") var execute = false
+
+        func validate() throws {
+            let chosen = [toEarliest, toLatest, toOffset != nil, toTimestamp != nil].filter { $0 }.count
+            guard chosen == 1 else { throw ValidationError("give exactly one of --to-earliest, --to-latest, --to-offset, --to-timestamp") }
+        }
+
+        func run() async throws {
+            try await CommandFailure.report {
+                let admin = try await broker.admin()
+                defer { Task { await admin.close() } }
+                let description = try await admin.describeTopics([topic])
+                var partitions = description.first?.partitions.map { TopicPartition(topic, $0.partition) } ?? []
+                if let partition {
+                    guard partitions.contains(TopicPartition(topic, partition)) else { throw CommandFailure("topic '\(topic)' has no partition \(partition)") }
+                    partitions = [TopicPartition(topic, partition)]
+                }
+                let position: SeekPosition =
+                    toEarliest ? .beginning : toLatest ? .end : toOffset.map { .offset($0) } ?? .timestamp(toTimestamp!)
+                let offsets = try await admin.listOffsets(partitions, at: position)
+                if execute { try await admin.alterGroupOffsets(group, offsets: offsets) }
+                print(Table.render(
+                    header: ["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"],
+                    rows: offsets.sorted { $0.key < $1.key }.map { [group, $0.key.topic, "\($0.key.partition)", "\($0.value)"] }))
+                if !execute { print("\n(dry run: add --execute to apply)") }
+            }
+        }
+    }
+}
+
+/// `-b HOST:PORT[,HOST:PORT…]`, default 127.0.0.1:9092 or `$APUS_BROKERS`.
+struct BrokerOptions: ParsableArguments {
+    @Option(name: [.customShort("b"), .customLong("brokers")], help: "Bootstrap brokers HOST:PORT[,HOST:PORT…] (default 127.0.0.1:9092). Env: APUS_BROKERS.")
+    var brokers: String = ProcessInfo.processInfo.environment["APUS_BROKERS"] ?? "127.0.0.1:9092"
+
+    var addresses: [String] { brokers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+
+    /// An admin client that has checked that a broker answers.
+    func admin() async throws -> Admin {
+        var configuration = AdminConfiguration(bootstrapServers: addresses)
+        configuration.connectTimeout = .seconds(5)
+        configuration.clientId = "apus-cli"
+        let admin = Admin(configuration: configuration)
+        do {
+            try await admin.ping()
+        } catch {
+            await admin.close()
+            throw error
+        }
+        return admin
     }
 }
 
@@ -126,14 +148,14 @@ struct CommandFailure: Error, CustomStringConvertible {
         throw CommandFailure("\(what): \(error?.name ?? "error") (\(code))")
     }
 
+    /// Runs `body`; any error but an exit code becomes `apus: <message>` on stderr and exit status 1.
     static func report(_ body: () async throws -> Void) async throws {
         do {
             try await body()
-        } catch let failure as CommandFailure {
-            FileHandle.standardError.write(Data("apus: \(failure.description)\n".utf8))
-            throw ExitCode.failure
-        } catch let error as KafkaClientError {
-            FileHandle.standardError.write(Data("apus: \(error.description)\n".utf8))
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            FileHandle.standardError.write(Data("apus: \(error)\n".utf8))
             throw ExitCode.failure
         }
     }
