@@ -38,7 +38,7 @@ def save(folder, data):
 def record(frame):
     api_key, version = struct.unpack(">hh", frame[:4])
     if api_key in KEYS:
-        save(HERE / "corpus" / "FuzzRequests", bytes([KEYS.index(api_key), (version - MIN_VERSION[api_key]) & 0xFF]) + frame)
+        save(HERE / "seeds" / "FuzzRequests", bytes([KEYS.index(api_key), (version - MIN_VERSION[api_key]) & 0xFF]) + frame)
     if api_key == 0:
         # Record batches start with a base offset of 0 and magic 2 at byte 16: find them.
         index = frame.find(b"\x00" * 8)
@@ -46,7 +46,7 @@ def record(frame):
             if frame[index + 16] == 2:
                 length = struct.unpack(">i", frame[index + 8:index + 12])[0]
                 if 49 <= length <= len(frame) - index - 12:
-                    save(HERE / "corpus" / "FuzzRecordBatches", frame[index:index + 12 + length])
+                    save(HERE / "seeds" / "FuzzRecordBatches", frame[index:index + 12 + length])
             index = frame.find(b"\x00" * 8, index + 1)
 
 
@@ -145,7 +145,7 @@ kp.flush()
         broker.terminate()
         broker.wait(timeout=30)
     for target in ("FuzzRequests", "FuzzRecordBatches"):
-        count = len(list((HERE / "corpus" / target).glob("*")))
+        count = len(list((HERE / "seeds" / target).glob("*")))
         print(f"{target}: {count} seeds")
 
 
