@@ -217,6 +217,9 @@ public final class TopicManager: Sendable {
         let loop = eventLoops[0]
         let topic: Topic
         do {
+            guard name != OffsetsTopic.name else {
+                throw TopicError(code: .invalidRequest, message: "\(name) is internal: it holds the consumer groups' committed offsets")
+            }
             topic = try state.withLock { (state) throws(TopicError) -> Topic in
                 guard let topic = state.topics.removeValue(forKey: name) else {
                     throw TopicError(code: .unknownTopicOrPartition, message: "topic '\(name)' does not exist")
