@@ -89,9 +89,10 @@ public struct RecordBatchHeader: Sendable, Equatable {
     /// Total bytes of the batch, header included.
     public var totalSize: Int { Int(batchLength) + RecordBatchLayout.logOverhead }
     /// The offset of the batch's last record.
-    public var lastOffset: Int64 { baseOffset + Int64(lastOffsetDelta) }
+    /// (Wrapping: a hostile header must not trap; ``RecordBatchDecoder`` rejects such batches.)
+    public var lastOffset: Int64 { baseOffset &+ Int64(lastOffsetDelta) }
     /// The offset after the batch.
-    public var nextOffset: Int64 { lastOffset + 1 }
+    public var nextOffset: Int64 { lastOffset &+ 1 }
 
     /// Reads the header fields of the batch at the start of `bytes` without any check but
     /// that 61 bytes are there. Use ``validated(_:)`` for bytes from outside.

@@ -47,6 +47,11 @@ public enum RecordBatchDecoder {
     static func parseRecords(_ region: UnsafeRawBufferPointer, header: RecordBatchHeader) throws -> [Record] {
         let count = Int(header.recordCount)
         guard count >= 0 else { throw RecordError.invalidRecord("negative record count \(count)") }
+        guard header.lastOffsetDelta >= 0, header.baseOffset >= 0,
+            header.baseOffset <= Int64.max - Int64(header.lastOffsetDelta) - 1
+        else {
+            throw RecordError.invalidRecord("offsets \(header.baseOffset) + \(header.lastOffsetDelta) are out of range")
+        }
         // Every record takes at least 7 bytes; a larger count than that allows is a lie.
         guard count <= region.count / 7 + 1 else {
             throw RecordError.invalidRecord("record count \(count) does not fit in \(region.count) bytes")
@@ -83,7 +88,7 @@ public enum RecordBatchDecoder {
                 throw RecordError.invalidRecord("record declares \(length) bytes but holds \(length - (end - reader.position))")
             }
             records.append(Record(
-                offset: header.baseOffset + Int64(offsetDelta),
+                offset: header.baseOffset &+ Int64(offsetDelta),
                 timestamp: logAppendTime ? header.maxTimestamp : header.baseTimestamp &+ timestampDelta,
                 key: key, value: value, headers: headers))
         }

@@ -104,6 +104,7 @@ final class LogSegment {
             let rest = UnsafeRawBufferPointer(rebasing: region[position...])
             guard let header = try? RecordBatchHeader.validated(rest),
                 header.baseOffset >= expectedOffset, header.lastOffsetDelta >= 0,
+                header.baseOffset <= Int64.max - Int64(header.lastOffsetDelta) - 1,
                 header.lastOffset - baseOffset <= Int64(Int32.max)
             else { break }
             expectedOffset = header.nextOffset

@@ -65,7 +65,7 @@ import Testing
         #expect(length == bytes.count - 12)
         // The CRC covers attributes..end only: rewriting baseOffset and leader epoch keeps it valid.
         var rewritten = bytes
-        for i in 0..<8 { rewritten[i] = 0xEE }
+        for i in 0..<8 { rewritten[i] = UInt8(i * 0x11) }  // another (valid) base offset
         for i in 12..<16 { rewritten[i] = 0xDD }
         #expect(throws: Never.self) { try RecordBatchDecoder.decode(rewritten) }
     }
@@ -143,6 +143,18 @@ import Testing
         batch.replaceSubrange(8..<12, with: withUnsafeBytes(of: length.bigEndian, Array.init))
         RecordBatchEncoder.updateChecksum(&batch)
         #expect(throws: RecordError.self) { try RecordBatchDecoder.decode(batch) }
+    }
+
+    /// Found by tools/fuzz (FuzzRecordBatches): a base offset near Int64.max made the record
+    /// offsets overflow and trap. It must be an error.
+    @Test func offsetsThatWouldOverflowAreAnErrorNotATrap() throws {
+        for baseOffset in [Int64.max, Int64.max - 1, -5] {
+            let bytes = try RecordBatchEncoder(baseOffset: baseOffset).encode([
+                Record(timestamp: 1, key: nil, value: [1]), Record(timestamp: 2, key: nil, value: [2]),
+            ])
+            #expect(throws: RecordError.self) { try RecordBatchDecoder.decode(bytes) }
+            _ = try RecordBatchHeader.validated(bytes).nextOffset  // no trap either
+        }
     }
 
     @Test func gzipReadsConcatenatedMembers() throws {
