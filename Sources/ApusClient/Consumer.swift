@@ -19,9 +19,11 @@ import ServiceLifecycle
 ///
 /// Records arrive as ``batches`` (micro-batches: a contiguous run of one partition's records) or
 /// ``records`` (one at a time); iterate one of them from one task. Fetching happens while the
-/// sequence is iterated, so a slow loop slows fetching down (natural backpressure); group
-/// heartbeats are sent between fetches, so keep the work per batch shorter than
-/// ``ConsumerConfiguration/sessionTimeout``. Runs as a swift-service-lifecycle `Service`: `run()`
+/// sequence is iterated, so a slow loop slows fetching down (natural backpressure). Group
+/// heartbeats are sent by a background task every ``ConsumerConfiguration/heartbeatInterval``,
+/// independently of the application, so a batch may take longer than the session timeout to
+/// process; it must stay within ``ConsumerConfiguration/rebalanceTimeout`` (`max.poll.interval.ms`),
+/// or the consumer leaves the group, as the Java client does, and rejoins on the next iteration. Runs as a swift-service-lifecycle `Service`: `run()`
 /// returns after a graceful shutdown has committed (if auto-commit is on) and left the group.
 public actor Consumer: Service {
     /// The configuration it was made with.
@@ -49,7 +51,11 @@ public actor Consumer: Service {
     private var generationId: Int32 = -1
     private var coordinator: Int32?
     private var needsRejoin = false
-    private var lastHeartbeat = ContinuousClock.now
+    /// A JoinGroup/SyncGroup round is in progress: the heartbeat task stays quiet.
+    private var joining = false
+    /// When the application last asked for records (for the `max.poll.interval.ms` check).
+    private var lastPoll = ContinuousClock.now
+    private var heartbeatTask: Task<Void, Never>?
 
     private let recordsCounter: Counter
     private let bytesCounter: Counter
@@ -162,6 +168,7 @@ public actor Consumer: Service {
     public func nextBatch() async throws -> ConsumerBatch? {
         while true {
             if closed || Task.isCancelled { return nil }
+            lastPoll = .now
             try await maintainGroup()
             if let index = buffered.firstIndex(where: { !paused.contains($0.topicPartition) && assignment.contains($0.topicPartition) }) {
                 let batch = buffered.remove(at: index)
@@ -423,16 +430,52 @@ public actor Consumer: Service {
             return
         }
         await autoCommitIfDue()
-        if ContinuousClock.now - lastHeartbeat >= configuration.heartbeatInterval {
-            lastHeartbeat = ContinuousClock.now
-            do {
-                let response = try await sendToCoordinator(
-                    HeartbeatRequest(groupId: configuration.groupId!, generationId: generationId, memberId: memberId), maximumVersion: 4)
-                try handleGroupError(response.errorCode)
-            } catch where isConnectionError(error) {
-                logger.debug("heartbeat failed", metadata: ["error": "\(error)"])
+    }
+
+    /// Starts the background heartbeat task (once per consumer; it idles while not a member).
+    private func startHeartbeats() {
+        guard heartbeatTask == nil else { return }
+        let interval = configuration.heartbeatInterval
+        heartbeatTask = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                guard let self, !Task.isCancelled else { return }
+                await self.heartbeat()
             }
         }
+    }
+
+    /// One heartbeat, sent from the background task whatever the application is doing. A
+    /// rebalance it learns of is joined at the next ``nextBatch()``; a consumer whose
+    /// application has not asked for records within ``ConsumerConfiguration/rebalanceTimeout``
+    /// leaves the group so the others can go on (its partitions are given to them).
+    private func heartbeat() async {
+        guard let groupId = configuration.groupId, !closed, subscription != nil, !joining, generationId >= 0, !memberId.isEmpty else { return }
+        if ContinuousClock.now - lastPoll > configuration.rebalanceTimeout {
+            logger.debug("no poll within the rebalance timeout, leaving the group", metadata: ["member": "\(memberId)"])
+            await leaveGroup(reason: "consumer poll timeout has expired")
+            memberId = ""
+            generationId = -1
+            needsRejoin = true
+            return
+        }
+        let generation = generationId, member = memberId
+        do {
+            let response = try await sendToCoordinator(
+                HeartbeatRequest(groupId: groupId, generationId: generation, memberId: member), maximumVersion: 4)
+            // A join may have completed meanwhile: an answer about an older generation is stale.
+            guard generation == generationId, member == memberId, !joining else { return }
+            try handleGroupError(response.errorCode)
+        } catch {
+            logger.debug("heartbeat failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func leaveGroup(reason: String) async {
+        guard let groupId = configuration.groupId, !memberId.isEmpty else { return }
+        _ = try? await sendToCoordinator(
+            LeaveGroupRequest(groupId: groupId, memberId: memberId, members: [.init(memberId: memberId, groupInstanceId: nil, reason: reason)]),
+            maximumVersion: 4)
     }
 
     /// Maps group error codes: rebalance and membership errors mean rejoin; coordinator moves mean find it again.
@@ -457,6 +500,8 @@ public actor Consumer: Service {
     private func join() async throws {
         guard let groupId = configuration.groupId, let topics = subscription else { return }
         if generationId >= 0 { await autoCommitIfDue(force: true) }
+        joining = true
+        defer { joining = false }
         let owned = assignment.sorted()
         assignment = []
         buffered.removeAll()
@@ -475,6 +520,8 @@ public actor Consumer: Service {
         let rebalanceMs = Int32(clamping: configuration.rebalanceTimeout.components.seconds * 1000)
         var attempts = 0
         while true {
+            if closed { return }
+            try Task.checkCancellation()
             attempts += 1
             if attempts > 100 { throw KafkaClientError.timedOut("joining group \(groupId)") }
             let join: JoinGroupResponse
@@ -546,8 +593,8 @@ public actor Consumer: Service {
                 for topic in decoded.assignedPartitions { for p in topic.partitions { partitions.insert(TopicPartition(topic.topic, p)) } }
             }
             needsRejoin = false
-            lastHeartbeat = ContinuousClock.now
             try await setAssignment(partitions)
+            startHeartbeats()
             logger.debug("joined group", metadata: [
                 "group": "\(groupId)", "generation": "\(generationId)", "member": "\(memberId)", "partitions": "\(partitions.sorted())",
             ])
@@ -569,11 +616,9 @@ public actor Consumer: Service {
         guard !closed else { return }
         if subscription != nil || configuration.groupId != nil { await autoCommitIfDue(force: true) }
         closed = true
-        if let groupId = configuration.groupId, subscription != nil, !memberId.isEmpty {
-            _ = try? await sendToCoordinator(
-                LeaveGroupRequest(groupId: groupId, memberId: memberId, members: [.init(memberId: memberId, groupInstanceId: nil, reason: "closing")]),
-                maximumVersion: 4)
-        }
+        heartbeatTask?.cancel()
+        heartbeatTask = nil
+        if subscription != nil { await leaveGroup(reason: "closing") }
         await cluster.close()
         finished = true
         for waiter in closedWaiters { waiter.resume() }

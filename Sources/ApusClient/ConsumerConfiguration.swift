@@ -27,9 +27,12 @@ public struct ConsumerConfiguration: Sendable {
     public var maxPartitionFetchBytes = 1 << 20
     /// The group session timeout (`session.timeout.ms`). Default 45 s.
     public var sessionTimeout: Duration = .seconds(45)
-    /// How long the coordinator waits for members to rejoin (`max.poll.interval.ms`). Default 300 s.
+    /// How long the coordinator waits for members to rejoin, and the longest the application
+    /// may spend between two requests for records before the consumer leaves the group
+    /// (`max.poll.interval.ms`). Default 300 s.
     public var rebalanceTimeout: Duration = .seconds(300)
-    /// Heartbeats are sent between fetches at this interval (`heartbeat.interval.ms`). Default 3 s.
+    /// A background task heartbeats the group coordinator at this interval, whatever the
+    /// application is doing (`heartbeat.interval.ms`). Default 3 s.
     public var heartbeatInterval: Duration = .seconds(3)
     /// Assignment strategies offered, preferred first (`partition.assignment.strategy`). Default range, cooperative-sticky.
     public var assignmentStrategies: [PartitionAssignmentStrategy] = [.range, .cooperativeSticky]
