@@ -19,6 +19,8 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     private var nextToWrite = 0
     private var completed: [Int: ResponseFrame?] = [:]
     private var readingPaused = false
+    /// Requests read but not started, because too many are in progress.
+    private var waitingFrames = CircularBuffer<ByteBuffer>()
     private var closing = false
     private var draining = false
 
@@ -40,7 +42,19 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing, !draining else { return }
-        var frame = unwrapInboundIn(data)
+        let frame = unwrapInboundIn(data)
+        // Frames already read off the socket wait here while the connection is at its limit.
+        if nextSequence - nextToWrite >= Self.maximumInFlight || !waitingFrames.isEmpty {
+            waitingFrames.append(frame)
+            updateReading(context: context)
+            return
+        }
+        start(frame, context: context)
+    }
+
+    /// Decodes and starts one request; its response is written when its turn comes.
+    private func start(_ request: ByteBuffer, context: ChannelHandlerContext) {
+        var frame = request
         let sequence = nextSequence
         nextSequence += 1
         let started = NIODeadline.now()
@@ -68,15 +82,37 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
                 context.close(promise: nil)
             }
         }
-        if nextSequence - nextToWrite >= Self.maximumInFlight && !readingPaused {
+        updateReading(context: context)
+    }
+
+    /// Backpressure: stop reading requests while too many are in progress or while the socket
+    /// cannot take more (a client that does not read its responses), resume when both ease.
+    /// A slow consumer so costs only its own connection, never the broker's memory.
+    private func updateReading(context: ChannelHandlerContext) {
+        guard !draining else { return }
+        let inFlight = nextSequence - nextToWrite + waitingFrames.count
+        let writable = context.channel.isWritable
+        if !readingPaused && (inFlight >= Self.maximumInFlight || !writable) {
             readingPaused = true
             context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        } else if readingPaused && inFlight < Self.maximumInFlight / 2 && writable {
+            readingPaused = false
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            context.read()
         }
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { writeReady(context: context) } else { updateReading(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Writes the completed responses that are next in order, while the socket takes them: a
+    /// client that does not read keeps its answers here (holding no descriptors), not in the
+    /// channel's buffer.
     private func writeReady(context: ChannelHandlerContext) {
         var wrote = false
-        while let response = completed.removeValue(forKey: nextToWrite) {
+        while context.channel.isWritable || closing, let response = completed.removeValue(forKey: nextToWrite) {
             nextToWrite += 1
             if let response, !closing {
                 response.write(to: context, wrap: wrapOutboundOut)
@@ -84,13 +120,11 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
             }
         }
         if wrote { context.flush() }
-        closeIfDrained(context: context)
-        if draining { return }
-        if readingPaused && nextSequence - nextToWrite < Self.maximumInFlight / 2 {
-            readingPaused = false
-            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
-            context.read()
+        while !waitingFrames.isEmpty && nextSequence - nextToWrite < Self.maximumInFlight && !closing && !draining {
+            start(waitingFrames.removeFirst(), context: context)
         }
+        closeIfDrained(context: context)
+        updateReading(context: context)
     }
 
     /// Decodes the header and starts the handler. Throws for what must close the connection.
