@@ -7,7 +7,8 @@ public enum PartitionAssignmentStrategy: String, Sendable, CaseIterable {
     /// All partitions in (topic, partition) order dealt to the sorted members in turn.
     case roundRobin = "roundrobin"
     /// Balanced, and keeps each member's current partitions where balance allows (KIP-429's
-    /// assignor). Apus consumers rebalance eagerly, so the name only selects the assignment.
+    /// assignor). A consumer that offers only this strategy rebalances incrementally: it keeps
+    /// its partitions through a rebalance and gives up only those that move.
     case cooperativeSticky = "cooperative-sticky"
 
     /// The assignment of every member's partitions, computed by the group leader.

@@ -483,10 +483,15 @@ public actor Consumer: Service {
         guard code != 0 else { return }
         let error = KafkaErrorCode(rawValue: code) ?? .unknownServerError
         switch error {
-        case .rebalanceInProgress, .illegalGeneration:
+        case .rebalanceInProgress:
+            needsRejoin = true
+        case .illegalGeneration:
+            // The group moved on without us: our partitions are lost (given to others).
+            generationId = -1
             needsRejoin = true
         case .unknownMemberId, .fencedInstanceId:
             memberId = ""
+            generationId = -1
             needsRejoin = true
         case .notCoordinator, .coordinatorNotAvailable, .coordinatorLoadInProgress:
             coordinator = nil
@@ -495,27 +500,42 @@ public actor Consumer: Service {
         }
     }
 
-    /// Eager rebalance: commit, give up every partition, JoinGroup, (leader: assign), SyncGroup,
-    /// then start from the committed offsets.
+    /// True when every offered strategy is cooperative, as in the Java client: the consumer then
+    /// rebalances incrementally (KIP-429), otherwise eagerly.
+    var isCooperative: Bool {
+        !configuration.assignmentStrategies.isEmpty && configuration.assignmentStrategies.allSatisfy { $0 == .cooperativeSticky }
+    }
+
+    /// A rebalance round: JoinGroup, (leader: assign), SyncGroup, then read the new assignment.
+    ///
+    /// Eager: commit and give up every partition first; start all of them from the committed
+    /// offsets. Cooperative (KIP-429): keep reading position and buffered records of the owned
+    /// partitions, send them (and the generation they were owned in) in the subscription; after
+    /// SyncGroup give up only the partitions no longer assigned, start only the new ones, and
+    /// rejoin at once when something was given up, so the leader can hand it to its new owner.
     private func join() async throws {
         guard let groupId = configuration.groupId, let topics = subscription else { return }
         if generationId >= 0 { await autoCommitIfDue(force: true) }
         joining = true
         defer { joining = false }
+        let cooperative = isCooperative
+        if !cooperative || generationId < 0 {
+            // Eager, or the membership was lost: nothing is owned any more.
+            assignment = []
+            buffered.removeAll()
+            positions.removeAll()
+            pendingSeeks.removeAll()
+            consumed.removeAll()
+        }
         let owned = assignment.sorted()
-        assignment = []
-        buffered.removeAll()
-        positions.removeAll()
-        pendingSeeks.removeAll()
-        consumed.removeAll()
         rebalancesCounter.increment()
         var metadata = ByteBufferAllocator().buffer(capacity: 64)
-        metadata.writeInteger(Int16(1))
+        metadata.writeInteger(Int16(2))
         ConsumerProtocolSubscription(
             topics: topics, userData: nil,
             ownedPartitions: Dictionary(grouping: owned, by: \.topic).map { .init(topic: $0.key, partitions: $0.value.map(\.partition)) },
             generationId: generationId, rackId: nil
-        ).write(to: &metadata, version: 1)
+        ).write(to: &metadata, version: 2)
         let sessionMs = Int32(clamping: configuration.sessionTimeout.components.seconds * 1000)
         let rebalanceMs = Int32(clamping: configuration.rebalanceTimeout.components.seconds * 1000)
         var attempts = 0
@@ -550,17 +570,14 @@ public actor Consumer: Service {
             var assignments: [SyncGroupRequest.SyncGroupRequestAssignment] = []
             if join.leader == join.memberId {
                 let strategy = PartitionAssignmentStrategy(rawValue: join.protocolName ?? "") ?? .range
-                let members = join.members.map { member -> GroupMemberSubscription in
-                    let subscription = Self.decodeSubscription(member.metadata)
-                    return GroupMemberSubscription(
-                        memberId: member.memberId, topics: subscription?.topics ?? [],
-                        ownedPartitions: subscription?.ownedPartitions.flatMap { t in t.partitions.map { TopicPartition(t.topic, $0) } } ?? [])
-                }
+                let subscriptions = join.members.map { ($0.memberId, Self.decodeSubscription($0.metadata)) }
+                let members = Self.validatedOwnership(subscriptions)
                 var counts: [String: Int] = [:]
                 for topic in Set(members.flatMap(\.topics)) {
                     counts[topic] = (try? await cluster.layout(of: topic))?.partitionCount ?? 0
                 }
-                let plan = strategy.assign(members: members, partitionCounts: counts)
+                var plan = strategy.assign(members: members, partitionCounts: counts)
+                if strategy == .cooperativeSticky { plan = Self.withholdingTransfers(plan, members: members) }
                 logger.debug("assigned as leader", metadata: ["strategy": "\(strategy.rawValue)", "members": "\(members.count)"])
                 for (member, partitions) in plan {
                     var bytes = ByteBufferAllocator().buffer(capacity: 64)
@@ -593,13 +610,73 @@ public actor Consumer: Service {
                 for topic in decoded.assignedPartitions { for p in topic.partitions { partitions.insert(TopicPartition(topic.topic, p)) } }
             }
             needsRejoin = false
-            try await setAssignment(partitions)
+            if cooperative {
+                let revoked = assignment.subtracting(partitions)
+                try await changeAssignment(to: partitions)
+                // Given-up partitions go to their new owners in a follow-up round.
+                if !revoked.isEmpty { needsRejoin = true }
+            } else {
+                try await setAssignment(partitions)
+            }
             startHeartbeats()
             logger.debug("joined group", metadata: [
                 "group": "\(groupId)", "generation": "\(generationId)", "member": "\(memberId)", "partitions": "\(partitions.sorted())",
             ])
             return
         }
+    }
+
+    /// Incremental assignment change: revoked partitions are dropped (with their positions and
+    /// buffered records), kept ones go on where they are, added ones start from their committed
+    /// offsets.
+    private func changeAssignment(to partitions: Set<TopicPartition>) async throws {
+        let revoked = assignment.subtracting(partitions), added = partitions.subtracting(assignment)
+        assignment = partitions
+        buffered.removeAll { revoked.contains($0.topicPartition) }
+        for partition in revoked {
+            positions[partition] = nil
+            pendingSeeks[partition] = nil
+            consumed[partition] = nil
+            highWatermarks[partition] = nil
+        }
+        if !added.isEmpty {
+            for (partition, offset) in try await fetchCommitted(Array(added)) where offset >= 0 {
+                positions[partition] = offset
+                lastCommitted[partition] = offset
+            }
+        }
+    }
+
+    /// The members as the leader assigns them: a partition claimed as owned by several members
+    /// (one of them missed a rebalance) stays owned only by the claim of the latest generation.
+    static func validatedOwnership(_ subscriptions: [(memberId: String, subscription: ConsumerProtocolSubscription?)]) -> [GroupMemberSubscription] {
+        var claims: [TopicPartition: (member: String, generation: Int32)] = [:]
+        for (memberId, subscription) in subscriptions {
+            guard let subscription else { continue }
+            for topic in subscription.ownedPartitions {
+                for partition in topic.partitions {
+                    let key = TopicPartition(topic.topic, partition)
+                    if let claim = claims[key], claim.generation >= subscription.generationId { continue }
+                    claims[key] = (memberId, subscription.generationId)
+                }
+            }
+        }
+        return subscriptions.map { memberId, subscription in
+            GroupMemberSubscription(
+                memberId: memberId, topics: subscription?.topics ?? [],
+                ownedPartitions: claims.filter { $0.value.member == memberId }.keys.sorted())
+        }
+    }
+
+    /// KIP-429's rule for the leader: a partition moving from one member to another is left out
+    /// of this round's assignment, so its owner gives it up first; the owner's follow-up rejoin
+    /// starts the round that hands it over.
+    static func withholdingTransfers(_ plan: [String: [TopicPartition]], members: [GroupMemberSubscription]) -> [String: [TopicPartition]] {
+        var owner: [TopicPartition: String] = [:]
+        for member in members { for partition in member.ownedPartitions { owner[partition] = member.memberId } }
+        return plan.mapValues { _ in [] }.merging(plan.map { member, partitions in
+            (member, partitions.filter { owner[$0] == nil || owner[$0] == member })
+        }) { $1 }
     }
 
     static func decodeSubscription(_ metadata: ByteBuffer) -> ConsumerProtocolSubscription? {

@@ -153,6 +153,62 @@ func consumeCommitting(
         }
     }
 
+    /// KIP-429: a second member takes two of the first member's four partitions, and the first
+    /// keeps reading the other two where it was, without a commit (nothing was committed) and
+    /// without reading any record again, as an eager rebalance would make it.
+    @Test func aJoiningMemberTakesSomePartitionsWithoutTheOwnerLosingTheRest() async throws {
+        try await withEmbeddedBroker(settings: groupBrokerSettings) { broker in
+            let admin = Admin(configuration: .init(bootstrapServers: [broker.bootstrapAddress]))
+            try await admin.createTopic("sticky", partitions: 4)
+            let producer = Producer(configuration: producerConfiguration(broker))
+            for i in 0..<40 { _ = try await producer.submit(ProducerRecord(topic: "sticky", partition: Int32(i % 4), value: "\(i)")) }
+            await producer.close()
+            let first = member(broker, group: "sticky", strategy: .cooperativeSticky)
+            let second = member(broker, group: "sticky", strategy: .cooperativeSticky)
+            try await first.subscribe(topics: ["sticky"])
+            try await second.subscribe(topics: ["sticky"])
+            let all = Set((0..<4).map { TopicPartition("sticky", Int32($0)) })
+            let received = Ledger()
+            try await withTimeout(.seconds(60), "cooperative rebalance", onTimeout: {
+                await first.close()
+                await second.close()
+            }) {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        do { while let batch = try await first.nextBatch() { await received.record(batch, by: "first") } } catch is CancellationError {}
+                    }
+                    try await waitUntil("the first member read everything") {
+                        guard await Set(first.assignedPartitions) == all else { return false }
+                        for partition in all where await first.position(of: partition) != 10 { return false }
+                        return true
+                    }
+                    #expect(await received.byMember["first"] == 40)
+                    group.addTask {
+                        do { while let batch = try await second.nextBatch() { await received.record(batch, by: "second") } } catch is CancellationError {}
+                    }
+                    try await waitUntil("both members hold two partitions") {
+                        let a = await first.assignedPartitions, b = await second.assignedPartitions
+                        return a.count == 2 && b.count == 2 && Set(a + b) == all
+                    }
+                    let kept = await first.assignedPartitions, taken = await second.assignedPartitions
+                    try await waitUntil("the second member read its partitions") {
+                        for partition in taken where await second.position(of: partition) != 10 { return false }
+                        return true
+                    }
+                    // The first member kept its positions: it read nothing twice.
+                    for partition in kept { #expect(await first.position(of: partition) == 10) }
+                    #expect(await received.byMember["first"] == 40)
+                    #expect(await received.byMember["second"] == 20)
+                    group.cancelAll()
+                    try await group.waitForAll()
+                }
+            }
+            await first.close()
+            await second.close()
+            await admin.close()
+        }
+    }
+
     @Test func processingLongerThanTheSessionTimeoutKeepsTheMembership() async throws {
         try await withEmbeddedBroker(settings: groupBrokerSettings) { broker in
             let admin = Admin(configuration: .init(bootstrapServers: [broker.bootstrapAddress]))
