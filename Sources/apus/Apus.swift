@@ -35,5 +35,6 @@ struct Apus: AsyncParsableCommand {
 /// `apus bench …`: benchmarks of the parts of Apus.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure throughput and CPU cost.", subcommands: [BenchStorage.self])
+        abstract: "Measure throughput and CPU cost.",
+        subcommands: [BenchStorage.self, BenchProduceCommand.self, BenchConsumeCommand.self])
 }

@@ -141,3 +141,20 @@ def test_confluent_producer_to_apus_consumer(apus_binary, broker):
     apus(apus_binary, broker, "produce", "-t", topic, "-k", ":", input="".join(f"{k}:again\n" for k in placed))
     again = [json.loads(line) for line in apus(apus_binary, broker, "consume", "-t", topic, "-o", "beginning", "-e", "--json").stdout.splitlines()]
     assert {r["key"]: r["partition"] for r in again if r["value"] == "again"} == placed
+
+
+def test_bench_produce_then_consume_report_json_summaries(apus_binary, broker):
+    topic = unique_topic("cli-bench")
+    produced = apus(apus_binary, broker, "bench", "produce", "-t", topic, "-n", "500", "-s", "64", "-p", "2", "-z", "lz4", "--acks", "1", "--json").stdout
+    summary = json.loads(produced)
+    assert summary["kind"] == "produce" and summary["records"] == 500 and summary["bytes"] == 500 * 64
+    assert summary["records_per_second"] > 0 and 0 <= summary["latency_p50_ms"] <= summary["latency_p99_ms"] <= summary["latency_max_ms"]
+    consumed = json.loads(apus(apus_binary, broker, "bench", "consume", "-t", topic, "--json", env_brokers=True).stdout)
+    assert consumed["kind"] == "consume" and consumed["records"] == 500 and consumed["bytes"] == 500 * 64
+    counted = json.loads(apus(apus_binary, broker, "bench", "consume", "-t", topic, "-n", "100", "--json").stdout)
+    assert counted["records"] == 100
+    # The human summary, and a bad flag as one plain line.
+    text = apus(apus_binary, broker, "bench", "produce", "-t", topic, "-n", "10").stdout
+    assert text.startswith("produce: 10 records") and "records/s" in text and "ack latency: p50" in text
+    bad = apus(apus_binary, broker, "bench", "produce", "-t", topic, "--acks", "0", check=False)
+    assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "acks" in bad.stderr
