@@ -421,6 +421,13 @@ public struct PendingDelivery: Sendable {
     public func metadata() async throws -> RecordMetadata {
         try await future.get()
     }
+
+    /// Calls `callback` with the outcome when the broker answers, on the producer's I/O thread.
+    /// Unlike awaiting ``metadata()`` for each record, this costs no task switch per record,
+    /// which matters at hundreds of thousands of records per second. Keep the callback short.
+    public func whenComplete(_ callback: @escaping @Sendable (Result<RecordMetadata, Error>) -> Void) {
+        future.whenComplete(callback)
+    }
 }
 
 /// Records bound for one partition, sent together as one record batch.
