@@ -74,7 +74,7 @@ final class LogSegment {
         if recover { return (segment, try segment.recover()) }
         segment.size = segment.allocatedSize
         let indexesSane = try indexesExist && segment.loadIndexes()
-        if !indexesSane { _ = try segment.rebuildIndexes(validate: false) }
+        if !indexesSane { try segment.rebuildIndexes() }
         return (segment, nil)
     }
 
@@ -114,7 +114,7 @@ final class LogSegment {
         size = position
         if fileSize != position { try file.truncate(to: position) }
         allocatedSize = position
-        _ = try rebuildIndexes(validate: false)
+        try rebuildIndexes()
         return RecoveryResult(validBytes: position, truncatedBytes: fileSize - position, batches: batches)
     }
 
@@ -146,7 +146,7 @@ final class LogSegment {
     }
 
     /// Rebuilds both indexes by walking the batches.
-    private func rebuildIndexes(validate: Bool) throws -> Int {
+    private func rebuildIndexes() throws {
         try offsetIndex.reset()
         try timeIndex.reset()
         largestTimestamp = -1
@@ -155,16 +155,13 @@ final class LogSegment {
         firstBatchTimestamp = nil
         nextOffset = baseOffset
         var position = 0
-        var batches = 0
         while size - position >= RecordBatchLayout.headerSize {
             let header = header(at: position)
             guard header.batchLength >= 49, position + header.totalSize <= size else { break }
             try indexBatch(header, at: position)
             position += header.totalSize
-            batches += 1
         }
         if size > 0, largestTimestamp < 0 { largestTimestamp = FileSystem.modificationTimeMs(logPath) }
-        return batches
     }
 
     private func note(_ header: RecordBatchHeader) {
