@@ -42,8 +42,7 @@ public actor Consumer: Service {
     private var lastCommitted: [TopicPartition: Int64] = [:]
     private var lastAutoCommit = ContinuousClock.now
     private var closed = false
-    private var closedWaiters: [CheckedContinuation<Void, Never>] = []
-    private var finished = false
+    private var closedLatch = ClosedLatch()
 
     // Group membership (subscribe).
     private var subscription: [String]?
@@ -697,27 +696,16 @@ public actor Consumer: Service {
         heartbeatTask = nil
         if subscription != nil { await leaveGroup(reason: "closing") }
         await cluster.close()
-        finished = true
-        for waiter in closedWaiters { waiter.resume() }
-        closedWaiters.removeAll()
+        closedLatch.close()
     }
 
     private func waitUntilClosed() async {
-        guard !finished else { return }
-        await withCheckedContinuation { closedWaiters.append($0) }
+        await withCheckedContinuation { closedLatch.add($0) }
     }
 
     /// Runs until a graceful shutdown (or cancellation), then closes.
     public func run() async throws {
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await waitUntilClosed()
-            } onGracefulShutdown: {
-                Task { await self.close() }
-            }
-        } onCancel: {
-            Task { await self.close() }
-        }
+        await runUntilClosed(waitUntilClosed: { await self.waitUntilClosed() }, close: { await self.close() })
     }
 }
 

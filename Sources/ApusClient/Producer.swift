@@ -46,8 +46,7 @@ public actor Producer: Service {
     private var sleeper: Task<Void, Never>?
     private var dispatchScheduled = false
     private var dispatchAgain = false
-    private var closedWaiters: [CheckedContinuation<Void, Never>] = []
-    private var finished = false
+    private var closedLatch = ClosedLatch()
 
     private let recordsCounter: Counter
     private let bytesCounter: Counter
@@ -145,27 +144,16 @@ public actor Producer: Service {
         sleeper?.cancel()
         await cluster.close()
         logger.debug("producer closed")
-        finished = true
-        for waiter in closedWaiters { waiter.resume() }
-        closedWaiters.removeAll()
+        closedLatch.close()
     }
 
     private func waitUntilClosed() async {
-        guard !finished else { return }
-        await withCheckedContinuation { closedWaiters.append($0) }
+        await withCheckedContinuation { closedLatch.add($0) }
     }
 
     /// Runs until a graceful shutdown (or cancellation), then flushes and closes.
     public func run() async throws {
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await waitUntilClosed()
-            } onGracefulShutdown: {
-                Task { await self.close() }
-            }
-        } onCancel: {
-            Task { await self.close() }
-        }
+        await runUntilClosed(waitUntilClosed: { await self.waitUntilClosed() }, close: { await self.close() })
     }
 
     // MARK: - Batching
