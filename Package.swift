@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "ApusBroker", targets: ["ApusBroker"]),
         .library(name: "ApusPlacement", targets: ["ApusPlacement"]),
         .library(name: "ApusClient", targets: ["ApusClient"]),
+        .library(name: "ApusSecurity", targets: ["ApusSecurity"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -20,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
         // C shims: the system's liblz4 and zlib, and CRC32C.
@@ -51,6 +55,15 @@ let package = Package(
             name: "ApusStorage",
             dependencies: ["ApusRecord"]),
 
+        // SASL mechanisms (PLAIN, SCRAM-SHA-256/512), credentials, principals and the ACL model:
+        // shared by broker and client, no I/O.
+        .target(
+            name: "ApusSecurity",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]),
+
         // Partition placement by consistent hashing with bounded loads: pure, no I/O.
         .target(name: "ApusPlacement"),
         .executableTarget(name: "placement-sim", dependencies: ["ApusPlacement"], path: "Sources/PlacementSim"),
@@ -59,10 +72,13 @@ let package = Package(
         .target(
             name: "ApusBroker",
             dependencies: [
-                "ApusProtocol", "ApusStorage", "ApusRecord",
+                "ApusProtocol", "ApusStorage", "ApusRecord", "ApusSecurity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -72,9 +88,10 @@ let package = Package(
         .target(
             name: "ApusClient",
             dependencies: [
-                "ApusProtocol", "ApusRecord",
+                "ApusProtocol", "ApusRecord", "ApusSecurity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -84,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "apus",
             dependencies: [
-                "ApusBroker", "ApusClient", "ApusProtocol", "ApusStorage", "ApusRecord",
+                "ApusBroker", "ApusClient", "ApusProtocol", "ApusStorage", "ApusRecord", "ApusSecurity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -94,18 +111,20 @@ let package = Package(
         .testTarget(name: "ApusRecordTests", dependencies: ["ApusRecord"]),
         .testTarget(name: "ApusStorageTests", dependencies: ["ApusStorage", "ApusRecord"]),
         .testTarget(name: "ApusPlacementTests", dependencies: ["ApusPlacement"]),
+        .testTarget(name: "ApusSecurityTests", dependencies: ["ApusSecurity"]),
         .testTarget(
             name: "ApusClientTests",
             dependencies: [
-                "ApusClient", "ApusBroker", "ApusProtocol", "ApusRecord",
+                "ApusClient", "ApusBroker", "ApusProtocol", "ApusRecord", "ApusSecurity",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]),
         .testTarget(
             name: "ApusBrokerTests",
             dependencies: [
-                "ApusBroker", "ApusProtocol", "ApusRecord",
+                "ApusBroker", "ApusProtocol", "ApusRecord", "ApusSecurity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]),
         .testTarget(

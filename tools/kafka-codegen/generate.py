@@ -71,6 +71,8 @@ MESSAGES: list[tuple[str, str]] = [
     ("api", "IncrementalAlterConfigs"),
     ("api", "OffsetDelete"),
     ("api", "DescribeCluster"),
+    ("api", "DescribeUserScramCredentials"),
+    ("api", "AlterUserScramCredentials"),
     ("api", "GetTelemetrySubscriptions"),
     ("data", "ConsumerProtocolSubscription"),
     ("data", "ConsumerProtocolAssignment"),

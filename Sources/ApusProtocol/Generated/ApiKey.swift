@@ -518,8 +518,8 @@ public enum ApiKey: Int16, Sendable, CaseIterable {
         case .offsetDelete: 0...0
         case .describeClientQuotas: nil
         case .alterClientQuotas: nil
-        case .describeUserScramCredentials: nil
-        case .alterUserScramCredentials: nil
+        case .describeUserScramCredentials: 0...0
+        case .alterUserScramCredentials: 0...0
         case .vote: nil
         case .beginQuorumEpoch: nil
         case .endQuorumEpoch: nil

@@ -71,6 +71,10 @@ let allGeneratedMessages: [any Sampled.Type] = [
     OffsetDeleteResponse.self,
     DescribeClusterRequest.self,
     DescribeClusterResponse.self,
+    DescribeUserScramCredentialsRequest.self,
+    DescribeUserScramCredentialsResponse.self,
+    AlterUserScramCredentialsRequest.self,
+    AlterUserScramCredentialsResponse.self,
     GetTelemetrySubscriptionsRequest.self,
     GetTelemetrySubscriptionsResponse.self,
     ConsumerProtocolSubscription.self,
@@ -2425,6 +2429,112 @@ extension DescribeClusterResponse.DescribeClusterBroker {
         value.host = "host-0-é"
         value.port = 608957601
         value.rack = nulls ? nil : "rack-0-é"
+        value.unknownTaggedFields = [TaggedField(tag: 1000, data: ByteBuffer(bytes: [7, 8, 9]))]
+        return value
+    }
+}
+
+extension DescribeUserScramCredentialsRequest: Sampled {
+    static func sample(version: Int16, nulls: Bool) -> Self {
+        var value = Self()
+        value.users = nulls ? nil : [DescribeUserScramCredentialsRequest.UserName.sample(version: version, nulls: nulls), DescribeUserScramCredentialsRequest.UserName.sample(version: version, nulls: nulls)]
+        value.unknownTaggedFields = [TaggedField(tag: 1000, data: ByteBuffer(bytes: [7, 8, 9]))]
+        return value
+    }
+}
+
+extension DescribeUserScramCredentialsRequest.UserName {
+    static func sample(version: Int16, nulls: Bool) -> Self {
+        var value = Self()
+        value.name = "name-0-é"
+        value.unknownTaggedFields = [TaggedField(tag: 1000, data: ByteBuffer(bytes: [7, 8, 9]))]
+        return value
+    }
+}
+
+extension DescribeUserScramCredentialsResponse: Sampled {
+    static func sample(version: Int16, nulls: Bool) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 62304700
+        value.errorCode = 18919
+        value.errorMessage = nulls ? nil : "errorMessage-0-é"
+        value.results = [DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.sample(version: version, nulls: nulls), DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.sample(version: version, nulls: nulls)]
+        value.unknownTaggedFields = [TaggedField(tag: 1000, data: ByteBuffer(bytes: [7, 8, 9]))]
+        return value
+    }
+}
+
+extension DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult {
+    static func sample(version: Int16, nulls: Bool) -> Self {
+        var value = Self()
+        value.user = "user-0-é"
+        value.errorCode = 18919
+        value.errorMessage = nulls ? nil : "errorMessage-0-é"
+        value.credentialInfos = [DescribeUserScramCredentialsResponse.CredentialInfo.sample(version: version, nulls: nulls), DescribeUserScramCredentialsResponse.CredentialInfo.sample(version: version, nulls: nulls)]
+        value.unknownTaggedFields = [TaggedField(tag: 1000, data: ByteBuffer(bytes: [7, 8, 9]))]
+        return value
+    }
+}
+
+extension DescribeUserScramCredentialsResponse.CredentialInfo {
+    static func sample(version: Int16, nulls: Bool) -> Self {
+        var value = Self()
+        value.mechanism = 45
+        value.iterations = 1846775825
+        value.unknownTaggedFields = [TaggedField(tag: 1000, data: ByteBuffer(bytes: [7, 8, 9]))]
+        return value
+    }
+}
+
+extension AlterUserScramCredentialsRequest: Sampled {
+    static func sample(version: Int16, nulls: Bool) -> Self {
+        var value = Self()
+        value.deletions = [AlterUserScramCredentialsRequest.ScramCredentialDeletion.sample(version: version, nulls: nulls), AlterUserScramCredentialsRequest.ScramCredentialDeletion.sample(version: version, nulls: nulls)]
+        value.upsertions = [AlterUserScramCredentialsRequest.ScramCredentialUpsertion.sample(version: version, nulls: nulls), AlterUserScramCredentialsRequest.ScramCredentialUpsertion.sample(version: version, nulls: nulls)]
+        value.unknownTaggedFields = [TaggedField(tag: 1000, data: ByteBuffer(bytes: [7, 8, 9]))]
+        return value
+    }
+}
+
+extension AlterUserScramCredentialsRequest.ScramCredentialDeletion {
+    static func sample(version: Int16, nulls: Bool) -> Self {
+        var value = Self()
+        value.name = "name-0-é"
+        value.mechanism = 87
+        value.unknownTaggedFields = [TaggedField(tag: 1000, data: ByteBuffer(bytes: [7, 8, 9]))]
+        return value
+    }
+}
+
+extension AlterUserScramCredentialsRequest.ScramCredentialUpsertion {
+    static func sample(version: Int16, nulls: Bool) -> Self {
+        var value = Self()
+        value.name = "name-0-é"
+        value.mechanism = 87
+        value.iterations = 1902127602
+        value.salt = ByteBuffer(bytes: [36, 147, 8])
+        value.saltedPassword = ByteBuffer(bytes: [102, 175, 31])
+        value.unknownTaggedFields = [TaggedField(tag: 1000, data: ByteBuffer(bytes: [7, 8, 9]))]
+        return value
+    }
+}
+
+extension AlterUserScramCredentialsResponse: Sampled {
+    static func sample(version: Int16, nulls: Bool) -> Self {
+        var value = Self()
+        value.throttleTimeMs = 290843974
+        value.results = [AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.sample(version: version, nulls: nulls), AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.sample(version: version, nulls: nulls)]
+        value.unknownTaggedFields = [TaggedField(tag: 1000, data: ByteBuffer(bytes: [7, 8, 9]))]
+        return value
+    }
+}
+
+extension AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult {
+    static func sample(version: Int16, nulls: Bool) -> Self {
+        var value = Self()
+        value.user = "user-0-é"
+        value.errorCode = 12174
+        value.errorMessage = nulls ? nil : "errorMessage-0-é"
         value.unknownTaggedFields = [TaggedField(tag: 1000, data: ByteBuffer(bytes: [7, 8, 9]))]
         return value
     }
