@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A running Apus broker: the Kafka listener, the partitions on their event loops, the
@@ -15,27 +16,29 @@ public final class Broker: Sendable {
     public let context: BrokerContext
     private let group: MultiThreadedEventLoopGroup
     private let logManager: LogManager
-    private let serverChannel: Channel
+    private let serverChannels: [Channel]
     private let metricsChannel: Channel?
     private let connections: ConnectionRegistry
     private let maintenance: RepeatedTask
     private let stopped = Atomic<Bool>(false)
 
-    /// The port the Kafka listener is bound to.
-    public var port: Int { context.boundPort }
+    /// The port the first Kafka listener is bound to.
+    public var port: Int { context.boundPort(of: context.config.listeners[0].name) ?? 0 }
+    /// The port a listener (by name, e.g. "SASL_SSL") is bound to.
+    public func port(ofListener name: String) -> Int? { context.boundPort(of: name) }
     /// The port of the metrics endpoint, if enabled.
     public var metricsPort: Int? { metricsChannel?.localAddress?.port }
-    /// The address clients should bootstrap from.
-    public var bootstrapAddress: String { "\(context.advertisedAddress.host):\(port)" }
+    /// The address clients should bootstrap from (the first listener's).
+    public var bootstrapAddress: String { "\(context.advertisedAddress(of: context.config.listeners[0]).host):\(port)" }
 
     private init(
-        context: BrokerContext, group: MultiThreadedEventLoopGroup, logManager: LogManager, serverChannel: Channel,
+        context: BrokerContext, group: MultiThreadedEventLoopGroup, logManager: LogManager, serverChannels: [Channel],
         metricsChannel: Channel?, connections: ConnectionRegistry, maintenance: RepeatedTask
     ) {
         self.context = context
         self.group = group
         self.logManager = logManager
-        self.serverChannel = serverChannel
+        self.serverChannels = serverChannels
         self.metricsChannel = metricsChannel
         self.connections = connections
         self.maintenance = maintenance
@@ -47,6 +50,8 @@ public final class Broker: Sendable {
         config: BrokerConfig, logger: Logger = Logger(label: "apus.broker"),
         metricsText: (@Sendable () -> String)? = nil
     ) async throws -> Broker {
+        try config.validate()
+        let security = try BrokerSecurity(config: config, logger: logger)
         let logManager = try LogManager(dataDirectory: config.dataDirectory, defaultConfig: config.logDefaults)
         let clusterId = try MetaProperties.loadOrCreate(directory: config.dataDirectory, nodeId: config.nodeId)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.eventLoopCount)
@@ -62,22 +67,19 @@ public final class Broker: Sendable {
             let groups = try await GroupCoordinator.make(config: config.groupCoordinator, topics: topics, logger: logger, on: loops[0]).get()
             try await groups.createOffsetsTopic().get()
             let context = try BrokerContext(
-                config: config, clusterId: clusterId, topics: topics, groups: groups, metrics: BrokerMetrics(), logger: logger)
+                config: config, clusterId: clusterId, topics: topics, groups: groups, metrics: BrokerMetrics(), security: security,
+                logger: logger)
             let connections = ConnectionRegistry()
-            let maximumFrame = config.socketRequestMaxBytes
-            let serverChannel = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 1024)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .childChannelInitializer { channel in
-                    connections.add(channel)
-                    return channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maximumFrameSize: maximumFrame)))
-                        try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(broker: context, logger: logger))
-                    }
+            var serverChannels: [Channel] = []
+            for listener in config.listeners {
+                do {
+                    let channel = try await bind(listener, context: context, connections: connections, group: group, logger: logger)
+                    serverChannels.append(channel)
+                } catch {
+                    for channel in serverChannels { try? await channel.close() }
+                    throw error
                 }
-                .bind(host: config.listenHost, port: config.listenPort).get()
-            context.boundPort = serverChannel.localAddress?.port ?? config.listenPort
+            }
             // Group requests get COORDINATOR_LOAD_IN_PROGRESS until __consumer_offsets is read back.
             groups.load().whenFailure { error in logger.error("loading __consumer_offsets failed", metadata: ["error": "\(error)"]) }
             var metricsChannel: Channel?
@@ -93,20 +95,55 @@ public final class Broker: Sendable {
                 topics.runMaintenance(retention: tick % retentionEvery == 0)
                 if tick % 60 == 0 { try? logManager.writeCheckpoints() }
             }
+            let listeners = config.listeners.map { listener in
+                let (host, port) = context.advertisedAddress(of: listener)
+                return "\(listener.name)://\(listener.host):\(context.boundPort(of: listener.name) ?? listener.port) (advertised \(host):\(port))"
+            }
             logger.info("broker started", metadata: [
-                "listener": "\(config.listenHost):\(context.boundPort)", "advertised": "\(context.advertisedAddress.host):\(context.advertisedAddress.port)",
-                "data_dir": "\(config.dataDirectory)", "cluster_id": "\(clusterId)", "node_id": "\(config.nodeId)",
+                "listeners": "\(listeners.joined(separator: ", "))", "data_dir": "\(config.dataDirectory)", "cluster_id": "\(clusterId)",
+                "node_id": "\(config.nodeId)", "authorizer": "\(config.security.authorizerEnabled)",
             ])
-            if config.listenHost != "127.0.0.1" && config.listenHost != "localhost" && config.listenHost != "::1" {
-                logger.warning("listening beyond loopback without authentication", metadata: ["listener": "\(config.listenHost)"])
+            for listener in config.listeners where !listener.isLoopback {
+                let authenticates = listener.securityProtocol.usesSASL
+                    || (listener.securityProtocol == .ssl && config.security.clientAuth == .required)
+                if !authenticates {
+                    logger.warning(
+                        "listening beyond loopback without authentication: anyone who can reach this address can read and write",
+                        metadata: ["listener": "\(listener.name)://\(listener.host):\(listener.port)"])
+                }
             }
             return Broker(
-                context: context, group: group, logManager: logManager, serverChannel: serverChannel,
+                context: context, group: group, logManager: logManager, serverChannels: serverChannels,
                 metricsChannel: metricsChannel, connections: connections, maintenance: maintenance)
         } catch {
             try? await group.shutdownGracefully()
             throw error
         }
+    }
+
+    /// Binds one listener: TLS first on SSL and SASL_SSL listeners, then the Kafka framing.
+    private static func bind(
+        _ listener: Listener, context: BrokerContext, connections: ConnectionRegistry, group: EventLoopGroup, logger: Logger
+    ) async throws -> Channel {
+        let maximumFrame = context.config.socketRequestMaxBytes
+        let tlsContext = listener.securityProtocol.usesTLS ? context.security.tlsContext : nil
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                connections.add(channel)
+                return channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maximumFrameSize: maximumFrame)))
+                    try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(broker: context, listener: listener, logger: logger))
+                }
+            }
+            .bind(host: listener.host, port: listener.port).get()
+        context.setBoundPort(channel.localAddress?.port ?? listener.port, of: listener.name)
+        return channel
     }
 
     /// Stops accepting, lets in-flight requests finish (up to `drainTimeout`), closes every log
@@ -116,7 +153,7 @@ public final class Broker: Sendable {
         let logger = context.logger
         logger.info("shutting down")
         maintenance.cancel()
-        try? await serverChannel.close()
+        for channel in serverChannels { try? await channel.close() }
         try? await metricsChannel?.close()
         try? await context.groups.shutdown().get()
         let open = connections.all

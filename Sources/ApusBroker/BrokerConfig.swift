@@ -7,12 +7,13 @@ import ApusStorage
 public struct BrokerConfig: Sendable, Equatable {
     /// `log.dirs` (the first directory is used) or `log.dir`.
     public var dataDirectory = "./data"
-    /// The host and port from `listeners` (`PLAINTEXT://HOST:PORT`).
-    public var listenHost = "127.0.0.1"
-    public var listenPort = 9092
-    /// The address clients are told to connect to (`advertised.listeners`); the listener if unset.
-    public var advertisedHost: String?
-    public var advertisedPort: Int?
+    /// `listeners`: where the broker accepts connections and with which security protocol.
+    public var listeners = [Listener(name: "PLAINTEXT", securityProtocol: .plaintext, host: "127.0.0.1", port: 9092)]
+    /// `advertised.listeners`: the addresses clients are told, by listener name; a listener
+    /// without one advertises its own address (127.0.0.1 for a wildcard host).
+    public var advertisedListeners: [Listener] = []
+    /// TLS, SASL and ACL settings.
+    public var security = SecurityConfig()
     /// `node.id` (or `broker.id`).
     public var nodeId: Int32 = 0
     /// `num.partitions`: partitions of auto-created topics and of CreateTopics with -1.
@@ -40,7 +41,7 @@ public struct BrokerConfig: Sendable, Equatable {
     public init() {}
 
     /// The broker property names understood, for `--set` validation and DescribeConfigs.
-    public static let knownProperties: Set<String> = [
+    public static let knownProperties: Set<String> = Set([
         "log.dirs", "log.dir", "listeners", "advertised.listeners", "node.id", "broker.id", "num.partitions",
         "auto.create.topics.enable", "log.segment.bytes", "log.segment.ms", "log.roll.ms", "log.roll.hours",
         "log.retention.ms", "log.retention.minutes", "log.retention.hours", "log.retention.bytes",
@@ -49,13 +50,14 @@ public struct BrokerConfig: Sendable, Equatable {
         "log.flush.scheduler.interval.ms", "log.message.timestamp.type", "apus.metrics.listener",
         "num.network.threads", "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms",
         "group.max.session.timeout.ms", "group.max.size", "offset.metadata.max.bytes", "offsets.topic.num.partitions",
-        "offsets.topic.segment.bytes",
-    ]
+        "offsets.topic.segment.bytes", "listener.security.protocol.map",
+    ]).union(SecurityConfig.knownProperties)
 
     /// Applies `properties` (Kafka names) over the current values.
     public mutating func apply(_ properties: [(String, String)]) throws(ConfigError) {
         var retentionMs: Int64?, retentionMinutes: Int64?, retentionHours: Int64?
         var rollMs: Int64?, rollHours: Int64?
+        var listenersValue: String?, advertisedValue: String?, protocolMapValue: String?
         for (key, rawValue) in properties {
             let value = rawValue.trimmed
             func integer(min: Int64 = 0) throws(ConfigError) -> Int64 {
@@ -66,11 +68,9 @@ public struct BrokerConfig: Sendable, Equatable {
             case "log.dirs", "log.dir":
                 guard let first = value.split(separator: ",").first else { throw ConfigError("\(key) is empty") }
                 dataDirectory = String(first).trimmed
-            case "listeners":
-                (listenHost, listenPort) = try Self.parseListener(value, key: key)
-            case "advertised.listeners":
-                let (host, port) = try Self.parseListener(value, key: key)
-                (advertisedHost, advertisedPort) = (host, port)
+            case "listeners": listenersValue = value
+            case "advertised.listeners": advertisedValue = value
+            case "listener.security.protocol.map": protocolMapValue = value
             case "node.id", "broker.id": nodeId = Int32(clamping: try integer())
             case "num.partitions": numPartitions = Int32(clamping: try integer(min: 1))
             case "auto.create.topics.enable":
@@ -111,7 +111,16 @@ public struct BrokerConfig: Sendable, Equatable {
             case "offsets.topic.num.partitions": groupCoordinator.offsetsTopicPartitions = Int32(clamping: try integer(min: 1))
             case "offsets.topic.segment.bytes": groupCoordinator.offsetsTopicSegmentBytes = Int(try integer(min: 14))
             default:
-                throw ConfigError("unknown property \(key)")
+                guard try security.apply(key: key, value: value) else { throw ConfigError("unknown property \(key)") }
+            }
+        }
+        // Listeners last: the protocol map may come after them.
+        let protocolMap = try protocolMapValue.map { value throws(ConfigError) in try Listener.parseProtocolMap(value) } ?? [:]
+        if let listenersValue { listeners = try Listener.parseList(listenersValue, key: "listeners", protocolMap: protocolMap) }
+        if let advertisedValue {
+            advertisedListeners = try Listener.parseList(advertisedValue, key: "advertised.listeners", protocolMap: protocolMap)
+            for advertised in advertisedListeners where !listeners.contains(where: { $0.name == advertised.name }) {
+                throw ConfigError("advertised.listeners names \(advertised.name), which is not in listeners")
             }
         }
         // Kafka's precedence: ms over minutes over hours.
@@ -137,21 +146,6 @@ public struct BrokerConfig: Sendable, Equatable {
         return result
     }
 
-    static func parseListener(_ value: String, key: String) throws(ConfigError) -> (String, Int) {
-        guard let first = value.split(separator: ",").first.map({ String($0).trimmed }) else {
-            throw ConfigError("\(key) is empty")
-        }
-        var address = Substring(first)
-        if let scheme = first.range(of: "://") {
-            let name = first[..<scheme.lowerBound]
-            guard name == "PLAINTEXT" else {
-                throw ConfigError("\(key)=\(value): only PLAINTEXT listeners are supported in this version")
-            }
-            address = first[scheme.upperBound...]
-        }
-        return try parseHostPort(String(address), key: key)
-    }
-
     /// Parses `HOST:PORT` (an empty host means 0.0.0.0, as in Kafka).
     public static func parseHostPort(_ value: String, key: String) throws(ConfigError) -> (String, Int) {
         guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]),
@@ -162,10 +156,41 @@ public struct BrokerConfig: Sendable, Equatable {
         return (host.isEmpty ? "0.0.0.0" : host, port)
     }
 
-    /// The host and port written into Metadata responses.
-    public var advertisedAddress: (host: String, port: Int) {
-        let host = advertisedHost ?? (listenHost == "0.0.0.0" || listenHost == "::" ? "127.0.0.1" : listenHost)
-        return (host, advertisedPort ?? listenPort)
+    /// The first listener's host (where `--listen` points).
+    public var listenHost: String {
+        get { listeners[0].host }
+        set { listeners[0].host = newValue }
+    }
+    /// The first listener's port (0 picks a free one).
+    public var listenPort: Int {
+        get { listeners[0].port }
+        set { listeners[0].port = newValue }
+    }
+
+    /// The address a listener advertises in Metadata and FindCoordinator responses, given the
+    /// port it actually bound.
+    public func advertisedAddress(of listener: Listener, boundPort: Int) -> (host: String, port: Int) {
+        if let advertised = advertisedListeners.first(where: { $0.name == listener.name }) {
+            return (advertised.host, advertised.port == 0 ? boundPort : advertised.port)
+        }
+        let host = listener.host == "0.0.0.0" || listener.host == "::" ? "127.0.0.1" : listener.host
+        return (host, listener.port == 0 ? boundPort : listener.port)
+    }
+
+    /// The first listener's advertised address.
+    public var advertisedAddress: (host: String, port: Int) { advertisedAddress(of: listeners[0], boundPort: listeners[0].port) }
+
+    /// Whether the settings can run: TLS listeners need key material, SASL listeners mechanisms.
+    public func validate() throws(ConfigError) {
+        if listeners.contains(where: \.securityProtocol.usesTLS) && security.keystoreLocation == nil {
+            throw ConfigError("a TLS listener (SSL or SASL_SSL) needs ssl.keystore.location (a PEM file with certificate and key)")
+        }
+        if listeners.contains(where: \.securityProtocol.usesSASL) && security.saslEnabledMechanisms.isEmpty {
+            throw ConfigError("a SASL listener needs at least one mechanism in sasl.enabled.mechanisms")
+        }
+        if security.clientAuth == .required && security.truststoreLocation == nil {
+            throw ConfigError("ssl.client.auth=required needs ssl.truststore.location (the CA certificates of clients)")
+        }
     }
 }
 

@@ -15,9 +15,15 @@ public final class BrokerContext: Sendable {
     let producerIds: ProducerIdManager
     /// The consumer-group coordinator (all groups, owned by one event loop).
     public let groups: GroupCoordinator
-    private let boundPortValue = Atomic<Int>(0)
+    /// TLS material, credentials, ACLs and the authorization check.
+    public let security: BrokerSecurity
+    private let boundPorts: Mutex<[String: Int]> = Mutex([:])
 
-    init(config: BrokerConfig, clusterId: String, topics: TopicManager, groups: GroupCoordinator, metrics: BrokerMetrics, logger: Logger) throws {
+    init(
+        config: BrokerConfig, clusterId: String, topics: TopicManager, groups: GroupCoordinator, metrics: BrokerMetrics,
+        security: BrokerSecurity, logger: Logger
+    ) throws {
+        self.security = security
         self.producerIds = try ProducerIdManager(dataDirectory: config.dataDirectory)
         self.groups = groups
         self.config = config
@@ -27,15 +33,13 @@ public final class BrokerContext: Sendable {
         self.logger = logger
     }
 
-    /// The port the listener actually bound (differs from the configured one when that was 0).
-    public internal(set) var boundPort: Int {
-        get { boundPortValue.load(ordering: .acquiring) }
-        set { boundPortValue.store(newValue, ordering: .releasing) }
-    }
+    /// The port a listener actually bound (differs from the configured one when that was 0).
+    public func boundPort(of listenerName: String) -> Int? { boundPorts.withLock { $0[listenerName] } }
 
-    /// The address written into Metadata and FindCoordinator responses.
-    public var advertisedAddress: (host: String, port: Int) {
-        let (host, port) = config.advertisedAddress
-        return (host, config.advertisedPort ?? (config.listenPort == 0 ? boundPort : port))
+    func setBoundPort(_ port: Int, of listenerName: String) { boundPorts.withLock { $0[listenerName] = port } }
+
+    /// The address a listener advertises in Metadata and FindCoordinator responses.
+    public func advertisedAddress(of listener: Listener) -> (host: String, port: Int) {
+        config.advertisedAddress(of: listener, boundPort: boundPort(of: listener.name) ?? listener.port)
     }
 }

@@ -25,6 +25,11 @@ public final class EmbeddedBroker: Sendable {
     public var bootstrapAddress: String { "127.0.0.1:\(port)" }
     /// The port the broker listens on (the same across ``restart()``).
     public var port: Int { state.withLock { $0.port } }
+    /// The address of a listener by name (e.g. "SASL_SSL"), when `listeners` names several.
+    public func address(listener name: String) -> String? {
+        guard let port = broker?.port(ofListener: name) else { return nil }
+        return "127.0.0.1:\(port)"
+    }
     /// The running broker, if started.
     public var broker: Broker? { state.withLock { $0.broker } }
 

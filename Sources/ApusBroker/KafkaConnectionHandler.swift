@@ -1,11 +1,18 @@
 import ApusProtocol
+import ApusSecurity
 import Logging
 import NIOCore
+import NIOSSL
+import NIOTLS
 
 /// Answers the requests of one connection. Requests are decoded and started as they arrive,
 /// so several can be in progress (pipelining), but responses are written strictly in request
 /// order, as clients require. A request that cannot be decoded, or names an API or version
 /// the broker does not serve (except ApiVersions, answered per KIP-511), closes the connection.
+///
+/// On SASL listeners only ApiVersions, SaslHandshake and SaslAuthenticate are served until the
+/// client has authenticated; anything else closes the connection, as Kafka does. A failed
+/// login is answered, then the connection closes.
 final class KafkaConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = IOData
@@ -14,6 +21,8 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     static let maximumInFlight = 128
 
     private let broker: BrokerContext
+    private let listener: Listener
+    private var session: ConnectionSession?
     private var logger: Logger
     private var nextSequence = 0
     private var nextToWrite = 0
@@ -24,13 +33,19 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     private var closing = false
     private var draining = false
 
-    init(broker: BrokerContext, logger: Logger) {
+    init(broker: BrokerContext, listener: Listener, logger: Logger) {
         self.broker = broker
+        self.listener = listener
         self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        session = ConnectionSession(listener: listener, clientHost: context.channel.remoteAddress?.ipAddress ?? "")
     }
 
     func channelActive(context: ChannelHandlerContext) {
         logger[metadataKey: "peer"] = "\(context.remoteAddress.map { "\($0)" } ?? "?")"
+        logger[metadataKey: "listener"] = "\(listener.name)"
         broker.metrics.connectionOpened()
         context.fireChannelActive()
     }
@@ -115,11 +130,17 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         while context.channel.isWritable || closing, let response = completed.removeValue(forKey: nextToWrite) {
             nextToWrite += 1
             if let response, !closing {
-                response.write(to: context, wrap: wrapOutboundOut)
+                response.write(to: context, copyFiles: listener.securityProtocol.usesTLS, wrap: wrapOutboundOut)
                 wrote = true
             }
         }
         if wrote { context.flush() }
+        // A failed login: its answer is out, now the connection goes.
+        if session?.hasFailed == true && nextToWrite == nextSequence && !closing {
+            closing = true
+            context.close(promise: nil)
+            return
+        }
         while !waitingFrames.isEmpty && nextSequence - nextToWrite < Self.maximumInFlight && !closing && !draining {
             start(waitingFrames.removeFirst(), context: context)
         }
@@ -129,6 +150,10 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
 
     /// Decodes the header and starts the handler. Throws for what must close the connection.
     private func dispatch(_ frame: inout ByteBuffer, eventLoop: EventLoop) throws -> (EventLoopFuture<ResponseFrame?>, String) {
+        guard let session, !session.hasFailed else { throw SaslStateError("request after a failed authentication") }
+        if session.expectsRawToken {
+            return (eventLoop.makeSucceededFuture(rawTokenResponse(frame, session: session)), "SaslAuthenticate")
+        }
         guard let rawKey = frame.getInteger(at: frame.readerIndex, as: Int16.self),
             let rawVersion = frame.getInteger(at: frame.readerIndex + 2, as: Int16.self)
         else { throw ProtocolDecodingError.truncated(needed: 4, available: frame.readableBytes) }
@@ -142,12 +167,41 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
             }
             throw UnsupportedRequest(apiKey: rawKey, version: rawVersion)
         }
-        let context = RequestContext(header: header, broker: broker, eventLoop: eventLoop, logger: logger)
+        if !session.isAuthenticated && apiKey != .apiVersions && apiKey != .saslHandshake && apiKey != .saslAuthenticate {
+            throw SaslStateError("unexpected \(apiKey.name) request before SASL authentication")
+        }
+        let context = RequestContext(
+            header: header, broker: broker, eventLoop: eventLoop, logger: logger, principal: session.principal,
+            clientHost: session.clientHost, listener: listener, session: NIOLoopBound(session, eventLoop: eventLoop))
         return (try handler.respond(to: &frame, context: context), apiKey.name)
     }
 
-    /// On broker shutdown: read no more requests, answer those in progress, then close.
+    /// After a SaslHandshake v0 (kafka-python 2.0.2 and other old clients), the SASL exchange
+    /// runs in bare size-prefixed tokens; a failure closes the connection without a reply.
+    private func rawTokenResponse(_ frame: ByteBuffer, session: ConnectionSession) -> ResponseFrame? {
+        let token = frame.getBytes(at: frame.readerIndex, length: frame.readableBytes) ?? []
+        guard case .success(let reply) = SaslAuthenticator.step(token, session: session, security: broker.security, logger: logger) else {
+            return nil
+        }
+        var buffer = ByteBufferAllocator().buffer(capacity: reply.count + 4)
+        buffer.writeInteger(Int32(reply.count))
+        buffer.writeBytes(reply)
+        return ResponseFrame(buffer)
+    }
+
+    /// On broker shutdown: read no more requests, answer those in progress, then close. On TLS
+    /// handshake completion: the client certificate names the principal (SSL listeners).
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event, let session {
+            let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
+            if !session.adoptCertificate(certificate, rules: broker.security.config.principalMappingRules) {
+                logger.warning("closing connection: no ssl.principal.mapping.rules entry matches the client certificate")
+                closing = true
+                context.close(promise: nil)
+                return
+            }
+            return context.fireUserInboundEventTriggered(event)
+        }
         guard event is BrokerShutdownEvent else { return context.fireUserInboundEventTriggered(event) }
         draining = true
         context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
@@ -176,6 +230,12 @@ struct UnsupportedRequest: Error, CustomStringConvertible {
         let name = ApiKey(rawValue: apiKey)?.name ?? "unknown API"
         return "\(name) (key \(apiKey)) version \(version) is not supported"
     }
+}
+
+/// A request that the connection's SASL state does not allow; the connection closes.
+struct SaslStateError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Sent down every connection when the broker shuts down.

@@ -1,16 +1,38 @@
 import ApusProtocol
+import ApusSecurity
 import Logging
 import NIOCore
 
-/// What a handler knows about the request it answers and the broker it runs in.
+/// What a handler knows about the request it answers, who sent it and the broker it runs in.
 public struct RequestContext: Sendable {
     public var header: RequestHeader
     public var broker: BrokerContext
     /// The connection's event loop: handlers complete their futures on it.
     public var eventLoop: EventLoop
     public var logger: Logger
+    /// The authenticated client (User:ANONYMOUS without authentication).
+    public var principal: KafkaPrincipal
+    /// The client's IP address.
+    public var clientHost: String
+    /// The listener the connection came in on: Metadata advertises that listener's address.
+    public var listener: Listener
+    /// The connection's SASL state, for the SASL handlers; only touched on `eventLoop`.
+    let session: NIOLoopBound<ConnectionSession>
 
     public var apiVersion: Int16 { header.requestApiVersion }
+
+    /// Whether the client may do `operation` on the resource (always, without an authorizer).
+    public func isAuthorized(_ operation: AclOperation, _ resourceType: AclResourceType, _ name: String) -> Bool {
+        broker.security.authorize(principal, host: clientHost, operation, resourceType, name)
+    }
+
+    /// Whether the client may do `operation` on the cluster resource.
+    public func isAuthorizedOnCluster(_ operation: AclOperation) -> Bool {
+        isAuthorized(operation, .cluster, BrokerSecurity.clusterResourceName)
+    }
+
+    /// The address of this connection's listener, as Metadata and FindCoordinator advertise it.
+    public var advertisedAddress: (host: String, port: Int) { broker.advertisedAddress(of: listener) }
 }
 
 /// One Kafka API: the versions it serves and how it answers a request.
@@ -69,6 +91,8 @@ enum APIRegistry {
         JoinGroupHandler.self, SyncGroupHandler.self, HeartbeatHandler.self, LeaveGroupHandler.self,
         OffsetCommitHandler.self, OffsetFetchHandler.self, DescribeGroupsHandler.self, ListGroupsHandler.self,
         DeleteGroupsHandler.self,
+        SaslHandshakeHandler.self, SaslAuthenticateHandler.self, CreateAclsHandler.self, DescribeAclsHandler.self,
+        DeleteAclsHandler.self, DescribeUserScramCredentialsHandler.self, AlterUserScramCredentialsHandler.self,
     ]
 
     static let byKey: [ApiKey: any APIHandler.Type] = Dictionary(uniqueKeysWithValues: handlers.map { ($0.apiKey, $0) })

@@ -28,12 +28,21 @@ public struct ResponseFrame: Sendable {
     }
 
     /// Writes the parts on `context`; file parts through a duplicated descriptor that is closed
-    /// once its write completes or fails.
-    func write(to context: ChannelHandlerContext, wrap: (IOData) -> NIOAny) {
+    /// once its write completes or fails. On TLS connections (`copyFiles`), where the kernel
+    /// cannot encrypt a sendfile, file parts are read into buffers instead.
+    func write(to context: ChannelHandlerContext, copyFiles: Bool, wrap: (IOData) -> NIOAny) {
         for part in parts {
             switch part {
             case .bytes(let buffer):
                 context.write(wrap(.byteBuffer(buffer)), promise: nil)
+            case .file(let file, let position, let length) where copyFiles:
+                do {
+                    let bytes = try file.read(at: position, count: length)
+                    context.write(wrap(.byteBuffer(context.channel.allocator.buffer(bytes: bytes))), promise: nil)
+                } catch {
+                    context.fireErrorCaught(error)
+                    return
+                }
             case .file(let file, let position, let length):
                 let descriptor = dup(file.descriptor)
                 guard descriptor >= 0 else {

@@ -107,14 +107,16 @@ final class FileMapping {
 
 }
 
-enum FileSystem {
+/// Small durable file operations shared by the storage engine and the broker's own state files
+/// (checkpoints, credentials, ACLs).
+public enum FileSystem {
     static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
     static func roundUpToPage(_ n: Int) -> Int { (n + pageSize - 1) / pageSize * pageSize }
 
-    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
-    static func createDirectory(_ path: String) throws {
+    public static func createDirectory(_ path: String) throws {
         var prefix = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             prefix += "/" + component
@@ -168,8 +170,8 @@ enum FileSystem {
     }
 
     /// Replaces `path` with `contents` atomically and durably (write, sync, rename, sync dir).
-    static func writeAtomically(_ path: String, contents: [UInt8]) throws {
-        let temporary = path + ".tmp"
+    public static func writeAtomically(_ path: String, contents: [UInt8]) throws {
+        let temporary = path + ".\(getpid()).tmp"
         do {
             let file = try SegmentFile(path: temporary, create: true)
             try file.truncate(to: 0)
@@ -181,13 +183,13 @@ enum FileSystem {
         try syncDirectory(directory.isEmpty ? "." : directory)
     }
 
-    static func readFile(_ path: String) throws -> [UInt8]? {
+    public static func readFile(_ path: String) throws -> [UInt8]? {
         guard exists(path) else { return nil }
         let file = try SegmentFile(path: path, create: false)
         return try file.read(at: 0, count: try file.size())
     }
 
-    static func modificationTimeMs(_ path: String) -> Int64 {
+    public static func modificationTimeMs(_ path: String) -> Int64 {
         var info = stat()
         guard stat(path, &info) == 0 else { return 0 }
         return Int64(info.st_mtim.tv_sec) * 1000 + Int64(info.st_mtim.tv_nsec) / 1_000_000

@@ -19,7 +19,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Data directory (log.dirs). Env: APUS_DATA_DIR.")
     var dataDir: String?
 
-    @Option(name: .long, help: "Listener HOST:PORT (listeners). Env: APUS_LISTEN.")
+    @Option(name: .long, help: "Listener HOST:PORT, or Kafka listeners such as SASL_SSL://0.0.0.0:9093,PLAINTEXT://127.0.0.1:9092. Env: APUS_LISTEN.")
     var listen: String?
 
     @Option(name: .long, help: "A server.properties file. Env: APUS_CONFIG.")
@@ -50,9 +50,14 @@ struct BrokerCommand: AsyncParsableCommand {
             properties.append((String(pair[..<equals]), String(pair[pair.index(after: equals)...])))
         }
         if let dataDir = dataDir ?? environment["APUS_DATA_DIR"] { properties.append(("log.dirs", dataDir)) }
-        if let listen = listen ?? environment["APUS_LISTEN"] { properties.append(("listeners", "PLAINTEXT://" + listen)) }
+        if let listen = listen ?? environment["APUS_LISTEN"] {
+            properties.append(("listeners", listen.contains("://") ? listen : "PLAINTEXT://" + listen))
+        }
         if let metrics = metrics ?? environment["APUS_METRICS"] { properties.append(("apus.metrics.listener", metrics)) }
-        do { try brokerConfig.apply(properties) } catch { throw ValidationError(error.description) }
+        do {
+            try brokerConfig.apply(properties)
+            try brokerConfig.validate()
+        } catch { throw ValidationError(error.description) }
         return brokerConfig
     }
 

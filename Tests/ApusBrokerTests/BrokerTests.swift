@@ -295,7 +295,7 @@ func createTopic(_ client: TestClient, _ name: String, partitions: Int32 = 1) th
     @Test func badValuesAreRejectedWithTheKeyNamed() {
         var config = BrokerConfig()
         #expect(throws: ConfigError.self) { try config.apply([("num.partitions", "zero")]) }
-        #expect(throws: ConfigError.self) { try config.apply([("listeners", "SSL://:9093")]) }
+        #expect(throws: ConfigError.self) { try config.apply([("listeners", "SSL_TYPO://:9093")]) }
         #expect(throws: ConfigError.self) { try config.apply([("no.such.property", "1")]) }
         #expect(throws: ConfigError.self) { try config.apply([("listeners", "PLAINTEXT://host")]) }
     }

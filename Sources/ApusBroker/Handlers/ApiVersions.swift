@@ -1,4 +1,5 @@
 import ApusProtocol
+import ApusSecurity
 import NIOCore
 
 /// ApiVersions (key 18): the APIs and version ranges this broker serves.

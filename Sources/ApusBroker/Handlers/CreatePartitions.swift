@@ -1,7 +1,8 @@
 import ApusProtocol
+import ApusSecurity
 import NIOCore
 
-/// CreatePartitions (key 37): grows topics to a larger partition count.
+/// CreatePartitions (key 37): grows topics to a larger partition count. Needs Alter on the topic.
 enum CreatePartitionsHandler: APIHandler {
     typealias Request = CreatePartitionsRequest
     static let versions: ClosedRange<Int16> = 0...3
@@ -9,6 +10,9 @@ enum CreatePartitionsHandler: APIHandler {
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<CreatePartitionsResponse?> {
         let nodeId = context.broker.config.nodeId
         let futures = request.topics.map { topic -> EventLoopFuture<CreatePartitionsResponse.CreatePartitionsTopicResult> in
+            guard context.isAuthorized(.alter, .topic, topic.name) else {
+                return context.eventLoop.makeSucceededFuture(.init(name: topic.name, errorCode: KafkaErrorCode.topicAuthorizationFailed.rawValue))
+            }
             if let assignments = topic.assignments, !assignments.allSatisfy({ $0.brokerIds == [nodeId] }) {
                 return context.eventLoop.makeSucceededFuture(.init(
                     name: topic.name, errorCode: KafkaErrorCode.invalidReplicaAssignment.rawValue,

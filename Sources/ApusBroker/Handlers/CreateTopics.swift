@@ -1,9 +1,10 @@
 import ApusProtocol
+import ApusSecurity
 import NIOCore
 
 /// CreateTopics (key 19): creates topics with their partition counts and config overrides.
 /// With one broker, a replication factor above 1 is INVALID_REPLICATION_FACTOR; explicit
-/// assignments must name this broker only.
+/// assignments must name this broker only. Needs Create on the cluster or on the topic.
 enum CreateTopicsHandler: APIHandler {
     typealias Request = CreateTopicsRequest
     static let versions: ClosedRange<Int16> = 0...5
@@ -13,9 +14,13 @@ enum CreateTopicsHandler: APIHandler {
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<CreateTopicsResponse?> {
         let broker = context.broker
         let names = request.topics.map(\.name)
+        let mayCreateAny = context.isAuthorizedOnCluster(.create)
         let futures = request.topics.map { topic -> EventLoopFuture<Result> in
             func failed(_ code: KafkaErrorCode, _ message: String) -> EventLoopFuture<Result> {
                 context.eventLoop.makeSucceededFuture(Result(name: topic.name, errorCode: code.rawValue, errorMessage: message, numPartitions: -1, replicationFactor: -1))
+            }
+            guard mayCreateAny || context.isAuthorized(.create, .topic, topic.name) else {
+                return failed(.topicAuthorizationFailed, "not authorized to create topic '\(topic.name)'")
             }
             if names.filter({ $0 == topic.name }).count > 1 {
                 return failed(.invalidRequest, "topic '\(topic.name)' appears more than once in the request")

@@ -1,4 +1,5 @@
 import ApusProtocol
+import ApusSecurity
 import NIOCore
 
 /// DeleteGroups (key 42): removes Empty groups and their committed offsets (tombstones in
@@ -9,8 +10,12 @@ enum DeleteGroupsHandler: APIHandler {
     static let versions: ClosedRange<Int16> = 0...2
 
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<DeleteGroupsResponse?> {
-        context.broker.groups.delete(groupIds: request.groupsNames).hop(to: context.eventLoop).map { errors in
-            DeleteGroupsResponse(results: zip(request.groupsNames, errors).map { .init(groupId: $0, errorCode: $1.rawValue) })
+        let allowed = request.groupsNames.filter { context.isAuthorized(.delete, .group, $0) }
+        return context.broker.groups.delete(groupIds: allowed).hop(to: context.eventLoop).map { errors in
+            let byId = Dictionary(zip(allowed, errors), uniquingKeysWith: { first, _ in first })
+            return DeleteGroupsResponse(results: request.groupsNames.map { groupId in
+                .init(groupId: groupId, errorCode: (byId[groupId] ?? .groupAuthorizationFailed).rawValue)
+            })
         }
     }
 }

@@ -1,4 +1,5 @@
 import ApusProtocol
+import ApusSecurity
 import ApusStorage
 import NIOCore
 
@@ -33,12 +34,19 @@ enum DescribeConfigsHandler: APIHandler {
         }
     }
 
-    static func brokerEntries(_ config: BrokerConfig) -> [Entry] {
-        let (host, port) = config.advertisedAddress
+    static func brokerEntries(_ context: BrokerContext) -> [Entry] {
+        let config = context.config
+        let listeners = config.listeners.map { "\($0.name)://\($0.host):\(context.boundPort(of: $0.name) ?? $0.port)" }
+        let advertised = config.listeners.map { listener in
+            let (host, port) = context.advertisedAddress(of: listener)
+            return "\(listener.name)://\(host):\(port)"
+        }
         let values: [(String, String)] = [
             ("node.id", "\(config.nodeId)"), ("log.dirs", config.dataDirectory),
-            ("listeners", "PLAINTEXT://\(config.listenHost):\(config.listenPort)"),
-            ("advertised.listeners", "PLAINTEXT://\(host):\(port)"),
+            ("listeners", listeners.joined(separator: ",")),
+            ("advertised.listeners", advertised.joined(separator: ",")),
+            ("sasl.enabled.mechanisms", config.security.saslEnabledMechanisms.map(\.rawValue).joined(separator: ",")),
+            ("allow.everyone.if.no.acl.found", "\(config.security.allowEveryoneIfNoAclFound)"),
             ("num.partitions", "\(config.numPartitions)"), ("auto.create.topics.enable", "\(config.autoCreateTopics)"),
             ("message.max.bytes", "\(config.messageMaxBytes)"), ("socket.request.max.bytes", "\(config.socketRequestMaxBytes)"),
             ("log.segment.bytes", "\(config.logDefaults.segmentBytes)"), ("log.retention.ms", "\(config.logDefaults.retentionMs)"),
@@ -57,6 +65,10 @@ enum DescribeConfigsHandler: APIHandler {
             let entries: [Entry]
             switch resource.resourceType {
             case topicResource:
+                guard context.isAuthorized(.describeConfigs, .topic, resource.resourceName) else {
+                    result.errorCode = KafkaErrorCode.topicAuthorizationFailed.rawValue
+                    return result
+                }
                 guard let topic = context.broker.topics.topic(resource.resourceName) else {
                     result.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
                     result.errorMessage = "topic '\(resource.resourceName)' does not exist"
@@ -64,12 +76,16 @@ enum DescribeConfigsHandler: APIHandler {
                 }
                 entries = topicEntries(config: topic.config, overrides: topic.overrides)
             case brokerResource:
+                guard context.isAuthorizedOnCluster(.describeConfigs) else {
+                    result.errorCode = KafkaErrorCode.clusterAuthorizationFailed.rawValue
+                    return result
+                }
                 guard resource.resourceName.isEmpty || resource.resourceName == "\(context.broker.config.nodeId)" else {
                     result.errorCode = KafkaErrorCode.invalidRequest.rawValue
                     result.errorMessage = "broker \(resource.resourceName) is not this broker"
                     return result
                 }
-                entries = brokerEntries(context.broker.config)
+                entries = brokerEntries(context.broker)
             default:
                 result.errorCode = KafkaErrorCode.invalidRequest.rawValue
                 result.errorMessage = "resource type \(resource.resourceType) is not supported"

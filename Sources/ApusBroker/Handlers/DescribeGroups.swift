@@ -1,4 +1,5 @@
 import ApusProtocol
+import ApusSecurity
 import NIOCore
 
 /// DescribeGroups (key 15): state, protocol type, chosen protocol and members of each group;
@@ -9,6 +10,12 @@ enum DescribeGroupsHandler: APIHandler {
     static let versions: ClosedRange<Int16> = 0...5
 
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<DescribeGroupsResponse?> {
-        context.broker.groups.describe(groupIds: request.groups).hop(to: context.eventLoop).map { DescribeGroupsResponse(groups: $0) }
+        let allowed = request.groups.filter { context.isAuthorized(.describe, .group, $0) }
+        return context.broker.groups.describe(groupIds: allowed).hop(to: context.eventLoop).map { described in
+            let byId = Dictionary(described.map { ($0.groupId, $0) }, uniquingKeysWith: { first, _ in first })
+            return DescribeGroupsResponse(groups: request.groups.map { groupId in
+                byId[groupId] ?? .init(errorCode: KafkaErrorCode.groupAuthorizationFailed.rawValue, groupId: groupId)
+            })
+        }
     }
 }

@@ -1,10 +1,12 @@
 import ApusProtocol
+import ApusSecurity
 import ApusStorage
 import NIOCore
 
 /// Fetch (key 1): whole record batches from each requested partition's log, as a long poll:
 /// the answer waits up to MaxWaitMs for MinBytes to arrive. Every requested partition is
 /// listed in the answer. Fetch sessions (KIP-227) are declined by answering session id 0.
+/// Needs Read on each topic (TOPIC_AUTHORIZATION_FAILED otherwise).
 enum FetchHandler: APIHandler {
     typealias Request = FetchRequest
     static let versions: ClosedRange<Int16> = 4...12
@@ -71,11 +73,14 @@ final class FetchOperation {
         self.response = FetchResponse(errorCode: 0, sessionId: 0)
         for (topicIndex, topic) in request.topics.enumerated() {
             var topicResponse = FetchResponse.FetchableTopicResponse(topic: topic.topic, topicId: topic.topicId)
+            let readable = context.isAuthorized(.read, .topic, topic.topic)
             for (partitionIndex, requested) in topic.partitions.enumerated() {
                 var data = FetchResponse.PartitionData(
                     partitionIndex: requested.partition, errorCode: 0, highWatermark: -1, lastStableOffset: -1,
                     logStartOffset: -1, abortedTransactions: [], preferredReadReplica: -1, records: ByteBuffer())
-                if let partition = context.broker.topics.partition(topic.topic, requested.partition) {
+                if !readable {
+                    data.errorCode = KafkaErrorCode.topicAuthorizationFailed.rawValue
+                } else if let partition = context.broker.topics.partition(topic.topic, requested.partition) {
                     targets.append(Target(
                         topicIndex: topicIndex, partitionIndex: partitionIndex, partition: partition,
                         fetchOffset: requested.fetchOffset, maxBytes: Int(max(0, requested.partitionMaxBytes))))

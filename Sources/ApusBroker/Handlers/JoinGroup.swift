@@ -1,4 +1,5 @@
 import ApusProtocol
+import ApusSecurity
 import NIOCore
 
 /// JoinGroup (key 11): joins (or rejoins) a classic group and waits for the rebalance to
@@ -11,9 +12,12 @@ enum JoinGroupHandler: APIHandler {
 
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<JoinGroupResponse?> {
         let version = context.apiVersion
+        guard context.isAuthorized(.read, .group, request.groupId) else {
+            return context.eventLoop.makeSucceededFuture(GroupStateMachine.joinError(.groupAuthorizationFailed, memberId: request.memberId))
+        }
         let parameters = JoinParameters(
             groupId: request.groupId, memberId: request.memberId, groupInstanceId: version >= 5 ? request.groupInstanceId : nil,
-            clientId: context.clientId, clientHost: context.clientHost, sessionTimeoutMs: request.sessionTimeoutMs,
+            clientId: context.clientId, clientHost: context.memberClientHost, sessionTimeoutMs: request.sessionTimeoutMs,
             rebalanceTimeoutMs: version >= 1 ? request.rebalanceTimeoutMs : request.sessionTimeoutMs,
             protocolType: request.protocolType,
             protocols: request.protocols.map { .init(name: $0.name, metadata: $0.metadata) },

@@ -1,4 +1,5 @@
 import ApusProtocol
+import ApusSecurity
 import NIOCore
 
 /// LeaveGroup (key 13): members leave and the group rebalances. v0-2 name one member (its error
@@ -9,6 +10,9 @@ enum LeaveGroupHandler: APIHandler {
 
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<LeaveGroupResponse?> {
         let batched = context.apiVersion >= 3
+        guard context.isAuthorized(.read, .group, request.groupId) else {
+            return context.eventLoop.makeSucceededFuture(LeaveGroupResponse(errorCode: KafkaErrorCode.groupAuthorizationFailed.rawValue))
+        }
         let members: [(memberId: String, groupInstanceId: String?)] =
             batched ? request.members.map { ($0.memberId, $0.groupInstanceId) } : [(request.memberId, nil)]
         return context.broker.groups.leave(groupId: request.groupId, members: members).hop(to: context.eventLoop).map { topLevel, errors in

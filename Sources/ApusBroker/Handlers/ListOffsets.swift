@@ -1,4 +1,5 @@
 import ApusProtocol
+import ApusSecurity
 import ApusStorage
 import NIOCore
 
@@ -13,7 +14,13 @@ enum ListOffsetsHandler: APIHandler {
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<ListOffsetsResponse?> {
         let version = context.apiVersion
         let topicFutures = request.topics.map { topic -> EventLoopFuture<ListOffsetsResponse.ListOffsetsTopicResponse> in
+            let describable = context.isAuthorized(.describe, .topic, topic.name)
             let partitions = topic.partitions.map { requested -> EventLoopFuture<PartitionResponse> in
+                guard describable else {
+                    return context.eventLoop.makeSucceededFuture(.init(
+                        partitionIndex: requested.partitionIndex, errorCode: KafkaErrorCode.topicAuthorizationFailed.rawValue,
+                        timestamp: -1, offset: -1, leaderEpoch: -1))
+                }
                 guard let partition = context.broker.topics.partition(topic.name, requested.partitionIndex) else {
                     return context.eventLoop.makeSucceededFuture(.init(
                         partitionIndex: requested.partitionIndex, errorCode: KafkaErrorCode.unknownTopicOrPartition.rawValue,

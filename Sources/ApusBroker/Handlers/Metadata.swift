@@ -1,9 +1,14 @@
 import ApusProtocol
+import ApusSecurity
 import NIOCore
 
 /// Metadata (key 3): this broker as the only broker, controller and leader of every partition.
 /// Unknown topics are auto-created when `auto.create.topics.enable` and the request allow it;
 /// while that runs they are reported as LEADER_NOT_AVAILABLE.
+///
+/// Authorization: listing all topics shows those the client may Describe; a named topic it
+/// may not Describe answers TOPIC_AUTHORIZATION_FAILED, whether it exists or not; auto-creation
+/// needs Create on the cluster or the topic.
 enum MetadataHandler: APIHandler {
     typealias Request = MetadataRequest
     static let versions: ClosedRange<Int16> = 0...12
@@ -22,10 +27,17 @@ enum MetadataHandler: APIHandler {
         }
         let allowCreate = broker.config.autoCreateTopics && (context.apiVersion < 4 || request.allowAutoTopicCreation)
         var creations: [EventLoopFuture<Void>] = []
+        let mayCreateAny = context.isAuthorizedOnCluster(.create)
+        var createDenied: Set<String> = []
         if let requested {
             for name in Set(requested) where topics.topic(name) == nil && !topics.isBusy(name) && allowCreate
                 && name != OffsetsTopic.name && (try? TopicManager.validateName(name)) != nil
+                && context.isAuthorized(.describe, .topic, name)
             {
+                guard mayCreateAny || context.isAuthorized(.create, .topic, name) else {
+                    createDenied.insert(name)
+                    continue
+                }
                 creations.append(
                     topics.createTopic(name: name, partitions: broker.config.numPartitions, overrides: [:])
                         .map { _ in () }
@@ -35,19 +47,25 @@ enum MetadataHandler: APIHandler {
             }
         }
         return EventLoopFuture.andAllComplete(creations, on: context.eventLoop).map {
-            makeResponse(requested: requested, context: context, autoCreating: allowCreate)
+            makeResponse(requested: requested, context: context, autoCreating: allowCreate, createDenied: createDenied)
         }
     }
 
-    static func makeResponse(requested: [String]?, context: RequestContext, autoCreating: Bool) -> MetadataResponse {
+    static func makeResponse(
+        requested: [String]?, context: RequestContext, autoCreating: Bool, createDenied: Set<String> = []
+    ) -> MetadataResponse {
         let broker = context.broker
-        let (host, port) = broker.advertisedAddress
+        let (host, port) = context.advertisedAddress
         let nodeId = broker.config.nodeId
         var response = MetadataResponse(
             brokers: [.init(nodeId: nodeId, host: host, port: Int32(port), rack: nil)],
             clusterId: broker.clusterId, controllerId: nodeId)
-        let names = requested ?? broker.topics.allTopics.map(\.name)
+        let names = requested ?? broker.topics.allTopics.map(\.name).filter { context.isAuthorized(.describe, .topic, $0) }
         for name in names {
+            guard requested == nil || (context.isAuthorized(.describe, .topic, name) && !createDenied.contains(name)) else {
+                response.topics.append(.init(errorCode: KafkaErrorCode.topicAuthorizationFailed.rawValue, name: name))
+                continue
+            }
             guard let topic = broker.topics.topic(name) else {
                 let code: KafkaErrorCode
                 if (try? TopicManager.validateName(name)) == nil {

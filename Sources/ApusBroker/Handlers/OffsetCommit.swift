@@ -1,4 +1,5 @@
 import ApusProtocol
+import ApusSecurity
 import ApusStorage
 import NIOCore
 
@@ -18,8 +19,12 @@ enum OffsetCommitHandler: APIHandler {
         let now = currentTimeMillis()
         var partitionErrors: [[KafkaErrorCode?]] = []
         var offsets: [TopicPartition: CommittedOffset] = [:]
+        let groupAllowed = context.isAuthorized(.read, .group, request.groupId)
         for topic in request.topics {
+            let topicAllowed = context.isAuthorized(.read, .topic, topic.name)
             partitionErrors.append(topic.partitions.map { partition in
+                guard groupAllowed else { return .groupAuthorizationFailed }
+                guard topicAllowed else { return .topicAuthorizationFailed }
                 if (partition.committedMetadata?.utf8.count ?? 0) > groups.config.offsetMetadataMaxBytes { return .offsetMetadataTooLarge }
                 guard context.broker.topics.partition(topic.name, partition.partitionIndex) != nil else { return .unknownTopicOrPartition }
                 offsets[TopicPartition(topic: topic.name, partition: partition.partitionIndex)] = CommittedOffset(
@@ -29,6 +34,13 @@ enum OffsetCommitHandler: APIHandler {
             })
         }
         let errors = partitionErrors
+        guard groupAllowed else {
+            return context.eventLoop.makeSucceededFuture(OffsetCommitResponse(topics: zip(request.topics, errors).map { topic, errors in
+                .init(name: topic.name, partitions: zip(topic.partitions, errors).map { partition, error in
+                    .init(partitionIndex: partition.partitionIndex, errorCode: (error ?? .noError).rawValue)
+                })
+            }))
+        }
         return groups.commitOffsets(
             groupId: request.groupId, generationId: version >= 1 ? request.generationIdOrMemberEpoch : -1,
             memberId: version >= 1 ? request.memberId : "", groupInstanceId: version >= 7 ? request.groupInstanceId : nil,

@@ -1,4 +1,5 @@
 import ApusProtocol
+import ApusSecurity
 import ApusStorage
 import NIOCore
 
@@ -48,14 +49,21 @@ enum OffsetFetchHandler: APIHandler {
     }
 
     /// The offsets of `requested` (topic, partitions), or of every committed partition when nil.
+    /// Needs Describe on the group (GROUP_AUTHORIZATION_FAILED); topics the client may not
+    /// Describe are left out of "all topics" and answer no offset when named.
     static func fetch(_ groupId: String, requested: [(String, [Int32])]?, context: RequestContext) -> EventLoopFuture<GroupOffsets> {
-        context.broker.groups.committedOffsets(groupId: groupId).hop(to: context.eventLoop).map { error, committed in
+        guard context.isAuthorized(.describe, .group, groupId) else {
+            return context.eventLoop.makeSucceededFuture(GroupOffsets(
+                error: .groupAuthorizationFailed, topics: (requested ?? []).map { name, indexes in (name, indexes.map { ($0, nil) }) }))
+        }
+        return context.broker.groups.committedOffsets(groupId: groupId).hop(to: context.eventLoop).map { error, committed in
             if let requested {
                 return GroupOffsets(error: error, topics: requested.map { name, indexes in
-                    (name, indexes.map { ($0, committed[TopicPartition(topic: name, partition: $0)]) })
+                    let visible = context.isAuthorized(.describe, .topic, name)
+                    return (name, indexes.map { ($0, visible ? committed[TopicPartition(topic: name, partition: $0)] : nil) })
                 })
             }
-            let byTopic = Dictionary(grouping: committed.keys.sorted(), by: \.topic)
+            let byTopic = Dictionary(grouping: committed.keys.sorted(), by: \.topic).filter { context.isAuthorized(.describe, .topic, $0.key) }
             return GroupOffsets(error: error, topics: byTopic.keys.sorted().map { name in
                 (name, byTopic[name]!.map { ($0.partition, committed[$0]) })
             })

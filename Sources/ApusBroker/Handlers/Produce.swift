@@ -1,4 +1,5 @@
 import ApusProtocol
+import ApusSecurity
 import ApusRecord
 import ApusStorage
 import NIOCore
@@ -12,6 +13,8 @@ import NIOCore
 /// broker's Produce range includes v0; they are decoded and answered, but their legacy message
 /// formats (magic 0 and 1) are refused with UNSUPPORTED_FOR_MESSAGE_FORMAT: only record
 /// batch v2 is stored.
+///
+/// Needs Write on each topic; partitions of other topics answer TOPIC_AUTHORIZATION_FAILED.
 enum ProduceHandler: APIHandler {
     typealias Request = ProduceRequest
     static let versions: ClosedRange<Int16> = 0...9
@@ -22,7 +25,11 @@ enum ProduceHandler: APIHandler {
         let validAcks = [-1, 0, 1].contains(request.acks)
         var topicFutures: [EventLoopFuture<ProduceResponse.TopicProduceResponse>] = []
         for topicData in request.topicData {
+            let writable = context.isAuthorized(.write, .topic, topicData.name)
             let partitionFutures = topicData.partitionData.map { data -> EventLoopFuture<PartitionResponse> in
+                guard writable else {
+                    return context.eventLoop.makeSucceededFuture(failure(data.index, .topicAuthorizationFailed, "not authorized to write to \(topicData.name)"))
+                }
                 guard validAcks else {
                     return context.eventLoop.makeSucceededFuture(failure(data.index, .invalidRequiredAcks, "acks must be -1, 0 or 1"))
                 }

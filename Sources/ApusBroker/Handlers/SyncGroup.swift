@@ -1,4 +1,5 @@
 import ApusProtocol
+import ApusSecurity
 import NIOCore
 
 /// SyncGroup (key 14): the leader hands in the assignment; every member waits for its share.
@@ -9,6 +10,9 @@ enum SyncGroupHandler: APIHandler {
 
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<SyncGroupResponse?> {
         let version = context.apiVersion
+        guard context.isAuthorized(.read, .group, request.groupId) else {
+            return context.eventLoop.makeSucceededFuture(SyncGroupResponse(errorCode: KafkaErrorCode.groupAuthorizationFailed.rawValue))
+        }
         var assignments: [String: ByteBuffer] = [:]
         for assignment in request.assignments { assignments[assignment.memberId] = assignment.assignment }
         let parameters = SyncParameters(

@@ -1,0 +1,167 @@
+import ApusSecurity
+import Logging
+import NIOCore
+import NIOSSL
+import Synchronization
+
+/// The broker's security state: the TLS context of its TLS listeners, the SCRAM credentials
+/// and the ACLs, with the authorization check every handler asks.
+///
+/// Credentials and ACLs live in files under `<data dir>/security/` (``ScramCredentialStore``,
+/// ``AclStore``); this type keeps them in memory and writes changes through. The ACL snapshot
+/// is read under a mutex once per check when an authorizer is configured, and not at all
+/// otherwise, so the development mode pays nothing.
+public final class BrokerSecurity: Sendable {
+    public let config: SecurityConfig
+    /// The TLS context shared by the TLS listeners; nil when there are none.
+    let tlsContext: NIOSSLContext?
+    let credentialStore: ScramCredentialStore
+    private let aclStore: AclStore
+    private let credentials: Mutex<(modificationTimeMs: Int64, users: [String: [ScramMechanism: ScramCredential]])>
+    private let authorizer: Mutex<AclAuthorizer>
+    /// Whether ACLs are checked at all (`authorizer.class.name` set).
+    public let authorizerEnabled: Bool
+    private let logger: Logger
+
+    init(config: BrokerConfig, logger: Logger) throws {
+        self.config = config.security
+        self.logger = logger
+        credentialStore = ScramCredentialStore(dataDirectory: config.dataDirectory)
+        aclStore = AclStore(dataDirectory: config.dataDirectory)
+        credentials = Mutex((credentialStore.modificationTimeMs, try credentialStore.load()))
+        authorizerEnabled = config.security.authorizerEnabled
+        authorizer = Mutex(AclAuthorizer(
+            bindings: authorizerEnabled ? try aclStore.load() : [], superUsers: config.security.superUsers,
+            allowEveryoneIfNoAclFound: config.security.allowEveryoneIfNoAclFound))
+        if config.listeners.contains(where: \.securityProtocol.usesTLS), let keystore = config.security.keystoreLocation {
+            tlsContext = try Self.makeTLSContext(config.security, keystore: keystore)
+        } else {
+            tlsContext = nil
+        }
+    }
+
+    /// Kafka's PEM keystore: one file with the certificate chain and the private key.
+    private static func makeTLSContext(_ config: SecurityConfig, keystore: String) throws -> NIOSSLContext {
+        let certificates: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do {
+            certificates = try NIOSSLCertificate.fromPEMFile(keystore)
+            if let password = config.keyPassword {
+                key = try NIOSSLPrivateKey(file: keystore, format: .pem) { setter in setter(Array(password.utf8)) }
+            } else {
+                key = try NIOSSLPrivateKey(file: keystore, format: .pem)
+            }
+        } catch {
+            throw ConfigError("ssl.keystore.location=\(keystore): cannot read a PEM certificate chain and private key: \(error)")
+        }
+        guard !certificates.isEmpty else { throw ConfigError("ssl.keystore.location=\(keystore) holds no certificate") }
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key))
+        tls.minimumTLSVersion = .tlsv12
+        if config.clientAuth == .required, let truststore = config.truststoreLocation {
+            tls.certificateVerification = .noHostnameVerification
+            tls.trustRoots = .file(truststore)
+            tls.sendCANameList = true
+        }
+        do { return try NIOSSLContext(configuration: tls) } catch {
+            throw ConfigError("cannot build the TLS context from ssl.keystore.location / ssl.truststore.location: \(error)")
+        }
+    }
+
+    // MARK: Authorization
+
+    /// The name of the single cluster resource in ACLs.
+    public static let clusterResourceName = "kafka-cluster"
+
+    /// Whether `principal` connecting from `host` may do `operation` on the resource. Always
+    /// true without an authorizer.
+    public func authorize(
+        _ principal: KafkaPrincipal, host: String, _ operation: AclOperation, _ resourceType: AclResourceType, _ name: String
+    ) -> Bool {
+        guard authorizerEnabled else { return true }
+        return authorizer.withLock {
+            $0.authorize(principal: principal, host: host, operation: operation, resourceType: resourceType, name: name)
+        }
+    }
+
+    /// Whether `principal` may do `operation` on at least one resource of the type (KIP-679).
+    public func authorizeAny(_ principal: KafkaPrincipal, host: String, _ operation: AclOperation, _ resourceType: AclResourceType) -> Bool {
+        guard authorizerEnabled else { return true }
+        return authorizer.withLock { $0.authorizeAny(principal: principal, host: host, operation: operation, resourceType: resourceType) }
+    }
+
+    /// The ACLs matching `filter`, or nil without an authorizer (SECURITY_DISABLED).
+    func describeAcls(_ filter: AclBindingFilter) -> [AclBinding]? {
+        guard authorizerEnabled else { return nil }
+        return authorizer.withLock { $0.bindings.filter(filter.matches) }
+    }
+
+    /// Adds bindings (duplicates are kept once) and persists them; nil without an authorizer.
+    func createAcls(_ bindings: [AclBinding]) throws -> Void? {
+        guard authorizerEnabled else { return nil }
+        try authorizer.withLock { current in
+            var all = current.bindings
+            for binding in bindings where !all.contains(binding) { all.append(binding) }
+            try aclStore.save(all)
+            current = AclAuthorizer(bindings: all, superUsers: config.superUsers, allowEveryoneIfNoAclFound: config.allowEveryoneIfNoAclFound)
+        }
+        return ()
+    }
+
+    /// Deletes what each filter matches; per filter, the deleted bindings. nil without an authorizer.
+    func deleteAcls(_ filters: [AclBindingFilter]) throws -> [[AclBinding]]? {
+        guard authorizerEnabled else { return nil }
+        return try authorizer.withLock { current in
+            let before = current.bindings
+            let matched = filters.map { filter in before.filter(filter.matches) }
+            let remaining = before.filter { binding in !filters.contains(where: { $0.matches(binding) }) }
+            if remaining.count != before.count {
+                try aclStore.save(remaining)
+                current = AclAuthorizer(
+                    bindings: remaining, superUsers: config.superUsers, allowEveryoneIfNoAclFound: config.allowEveryoneIfNoAclFound)
+            }
+            return matched
+        }
+    }
+
+    // MARK: Credentials
+
+    /// The stored credential of `user` for `mechanism`; rereads the file when another process
+    /// (`apus users --data-dir`) changed it.
+    public func credential(user: String, mechanism: ScramMechanism) -> ScramCredential? {
+        credentials.withLock { state in
+            let modified = credentialStore.modificationTimeMs
+            if modified != state.modificationTimeMs {
+                do {
+                    state = (modified, try credentialStore.load())
+                } catch {
+                    logger.error("cannot reread the credentials file; keeping the previous credentials", metadata: ["error": "\(error)"])
+                }
+            }
+            return state.users[user]?[mechanism]
+        }
+    }
+
+    /// Every user's mechanisms and iteration counts.
+    func describeCredentials() -> [String: [ScramMechanism: ScramCredential]] {
+        _ = credential(user: "", mechanism: .sha256)  // refresh
+        return credentials.withLock { $0.users }
+    }
+
+    /// Adds or replaces a credential and persists it.
+    func upsertCredential(user: String, credential: ScramCredential) throws {
+        try credentials.withLock { state in
+            try credentialStore.upsert(user: user, credential: credential)
+            state = (credentialStore.modificationTimeMs, try credentialStore.load())
+        }
+    }
+
+    /// Deletes a credential; false when there was none.
+    func deleteCredential(user: String, mechanism: ScramMechanism) throws -> Bool {
+        try credentials.withLock { state in
+            let deleted = try credentialStore.delete(user: user, mechanism: mechanism)
+            state = (credentialStore.modificationTimeMs, try credentialStore.load())
+            return deleted
+        }
+    }
+}

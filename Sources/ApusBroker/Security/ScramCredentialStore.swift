@@ -1,0 +1,93 @@
+import ApusSecurity
+import ApusStorage
+import Foundation
+
+/// The SCRAM credentials of the broker's users, in `<data dir>/security/scram-credentials.json`.
+///
+/// Each user has, per mechanism, the salt, iteration count, StoredKey and ServerKey of RFC 5802:
+/// enough to check a SCRAM proof or a PLAIN password, never the password itself. Writes replace
+/// the file atomically and durably. `apus users --data-dir` edits the same file while the broker
+/// is stopped or running; the broker rereads it when its modification time changes.
+public struct ScramCredentialStore: Sendable {
+    /// The JSON file.
+    public let path: String
+
+    public init(dataDirectory: String) {
+        path = dataDirectory + "/security/scram-credentials.json"
+    }
+
+    /// The file's layout: `{"version": 1, "users": {"alice": {"SCRAM-SHA-256": {...}}}}`, byte
+    /// strings in base64.
+    private struct File: Codable {
+        struct Entry: Codable {
+            var salt: String
+            var storedKey: String
+            var serverKey: String
+            var iterations: Int
+        }
+        var version = 1
+        var users: [String: [String: Entry]] = [:]
+    }
+
+    /// Every user's credentials; empty when the file does not exist.
+    public func load() throws -> [String: [ScramMechanism: ScramCredential]] {
+        guard let bytes = try FileSystem.readFile(path) else { return [:] }
+        let file: File
+        do { file = try JSONDecoder().decode(File.self, from: Data(bytes)) } catch {
+            throw ConfigError("\(path) is not a valid credentials file: \(error)")
+        }
+        var users: [String: [ScramMechanism: ScramCredential]] = [:]
+        for (user, entries) in file.users {
+            for (name, entry) in entries {
+                guard let mechanism = ScramMechanism(rawValue: name), let salt = Data(base64Encoded: entry.salt),
+                    let storedKey = Data(base64Encoded: entry.storedKey), let serverKey = Data(base64Encoded: entry.serverKey)
+                else { throw ConfigError("\(path): the \(name) entry of user \(user) is malformed") }
+                users[user, default: [:]][mechanism] = ScramCredential(
+                    mechanism: mechanism, salt: Array(salt), storedKey: Array(storedKey), serverKey: Array(serverKey),
+                    iterations: entry.iterations)
+            }
+        }
+        return users
+    }
+
+    /// Adds or replaces the credential of `user` for its mechanism.
+    public func upsert(user: String, credential: ScramCredential) throws {
+        var users = try load()
+        users[user, default: [:]][credential.mechanism] = credential
+        try save(users)
+    }
+
+    /// Deletes the credential of `user` for `mechanism` (all mechanisms when nil); false when
+    /// there was none.
+    @discardableResult
+    public func delete(user: String, mechanism: ScramMechanism?) throws -> Bool {
+        var users = try load()
+        guard var entries = users[user] else { return false }
+        if let mechanism {
+            guard entries.removeValue(forKey: mechanism) != nil else { return false }
+        } else {
+            entries = [:]
+        }
+        users[user] = entries.isEmpty ? nil : entries
+        try save(users)
+        return true
+    }
+
+    /// The file's modification time, to notice edits by another process.
+    var modificationTimeMs: Int64 { FileSystem.modificationTimeMs(path) }
+
+    private func save(_ users: [String: [ScramMechanism: ScramCredential]]) throws {
+        var file = File()
+        for (user, entries) in users {
+            for (mechanism, credential) in entries {
+                file.users[user, default: [:]][mechanism.rawValue] = .init(
+                    salt: Data(credential.salt).base64EncodedString(), storedKey: Data(credential.storedKey).base64EncodedString(),
+                    serverKey: Data(credential.serverKey).base64EncodedString(), iterations: credential.iterations)
+            }
+        }
+        try FileSystem.createDirectory(path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/"))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try FileSystem.writeAtomically(path, contents: Array(try encoder.encode(file)))
+    }
+}
