@@ -12,6 +12,8 @@ public struct AdminConfiguration: Sendable {
     public var requestTimeout: Duration = .seconds(30)
     /// Connect timeout per broker. Default 10 s.
     public var connectTimeout: Duration = .seconds(10)
+    /// TLS and SASL (`security.protocol`, `sasl.*`, `ssl.*`). Default plaintext, unauthenticated.
+    public var security: ClientSecurity = .plaintext
 
     public init(bootstrapServers: [String] = ["127.0.0.1:9092"]) {
         self.bootstrapServers = bootstrapServers
@@ -59,7 +61,8 @@ public struct GroupDescription: Sendable, Hashable {
     public var members: [Member]
 }
 
-/// Cluster administration: topics, partitions, offsets and consumer groups.
+/// Cluster administration: topics, partitions, offsets and consumer groups; ACLs and SCRAM
+/// users (in AdminSecurity.swift).
 ///
 /// ```swift
 /// let admin = Admin(configuration: .init(bootstrapServers: ["127.0.0.1:9092"]))
@@ -76,14 +79,15 @@ public final class Admin: Sendable {
         self.configuration = configuration
         self.cluster = Cluster(
             bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
-            connectTimeout: configuration.connectTimeout, metadataMaxAge: .seconds(1), logger: logger)
+            connectTimeout: configuration.connectTimeout, metadataMaxAge: .seconds(1), security: configuration.security, logger: logger)
     }
 
     private var timeoutMs: Int32 { Int32(clamping: configuration.requestTimeout.components.seconds * 1000) }
 
-    private static func check(_ code: Int16, _ message: String?, _ what: String) throws {
+    static func check(_ code: Int16, _ message: String?, _ what: String) throws {
         guard code != 0 else { return }
-        throw KafkaClientError.broker(KafkaErrorCode(rawValue: code) ?? .unknownServerError, message.map { "\(what): \($0)" } ?? what)
+        let detail = message.flatMap { $0.isEmpty ? nil : "\(what): \($0)" } ?? what
+        throw KafkaClientError.broker(KafkaErrorCode(rawValue: code) ?? .unknownServerError, detail)
     }
 
     /// Checks that a broker answers (connects and negotiates versions).

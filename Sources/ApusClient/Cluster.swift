@@ -39,6 +39,7 @@ actor Cluster {
     let clientId: String
     let connectTimeout: Duration
     let metadataMaxAge: Duration
+    let security: ClientSecurity
     let logger: Logger
 
     private var connections: [Int32: KafkaConnection] = [:]
@@ -47,18 +48,42 @@ actor Cluster {
     private var topics: [String: TopicLayout] = [:]
     private var refreshedAt: [String: ContinuousClock.Instant] = [:]
     private var closed = false
+    /// A failure no reconnect can mend (refused credentials, unusable TLS files): once seen,
+    /// every call throws it instead of connecting again.
+    private var fatalFailure: KafkaClientError?
 
-    init(bootstrapServers: [String], clientId: String, connectTimeout: Duration, metadataMaxAge: Duration, logger: Logger) {
+    init(
+        bootstrapServers: [String], clientId: String, connectTimeout: Duration, metadataMaxAge: Duration,
+        security: ClientSecurity = .plaintext, logger: Logger
+    ) {
         self.bootstrapServers = bootstrapServers
         self.clientId = clientId
         self.connectTimeout = connectTimeout
         self.metadataMaxAge = metadataMaxAge
+        self.security = security
         self.logger = logger
+    }
+
+    /// Connects to `address` with this cluster's settings; remembers a fatal failure.
+    private func connect(to address: String) async throws -> KafkaConnection {
+        if let fatalFailure { throw fatalFailure }
+        do {
+            return try await KafkaConnection.connect(to: address, clientId: clientId, connectTimeout: connectTimeout, security: security)
+        } catch let error as KafkaClientError {
+            switch error {
+            case .authenticationFailed, .invalidTLSConfiguration:
+                logger.debug("fatal connect failure", metadata: ["address": "\(address)", "error": "\(error)"])
+                fatalFailure = error
+            default: break
+            }
+            throw error
+        }
     }
 
     /// A live connection to any broker: a known one first, else the bootstrap addresses in turn.
     func anyConnection() async throws -> KafkaConnection {
         guard !closed else { throw KafkaClientError.closed }
+        if let fatalFailure { throw fatalFailure }
         if let live = connections.values.first(where: \.isActive) { return live }
         if let live = bootstrapConnection, live.isActive { return live }
         var failures: [String] = []
@@ -66,11 +91,12 @@ actor Cluster {
         // Known brokers from earlier metadata, then the bootstrap list.
         for address in Array(brokers.values).sorted() + bootstrapServers where !failures.contains(address) {
             do {
-                let connection = try await KafkaConnection.connect(to: address, clientId: clientId, connectTimeout: connectTimeout)
+                let connection = try await connect(to: address)
                 bootstrapConnection = connection
                 return connection
             } catch let error as KafkaClientError {
                 if case .invalidAddress = error { throw error }
+                if fatalFailure != nil { throw error }
                 logger.debug("bootstrap connect failed", metadata: ["address": "\(address)", "error": "\(error)"])
                 failures.append(address)
                 lastError = error
@@ -86,7 +112,7 @@ actor Cluster {
         if let existing = connections[node], existing.isActive { return existing }
         if brokers[node] == nil { _ = try await refresh(topics: []) }
         guard let address = brokers[node] else { return try await anyConnection() }
-        let connection = try await KafkaConnection.connect(to: address, clientId: clientId, connectTimeout: connectTimeout)
+        let connection = try await connect(to: address)
         if let raced = connections[node], raced.isActive {
             await connection.close()
             return raced
@@ -199,6 +225,15 @@ actor Cluster {
         connections.removeAll()
         await bootstrapConnection?.close()
         bootstrapConnection = nil
+    }
+}
+
+/// Failures that no retry mends: the client's credentials or TLS settings were refused or
+/// cannot be used. Producers and consumers hand them to the caller at once.
+func isFatalClientError(_ error: Error) -> Bool {
+    switch error as? KafkaClientError {
+    case .authenticationFailed?, .invalidTLSConfiguration?: true
+    default: false
     }
 }
 

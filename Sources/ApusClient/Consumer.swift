@@ -66,7 +66,8 @@ public actor Consumer: Service {
         self.logger = logger
         self.cluster = Cluster(
             bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
-            connectTimeout: configuration.connectTimeout, metadataMaxAge: configuration.metadataMaxAge, logger: logger)
+            connectTimeout: configuration.connectTimeout, metadataMaxAge: configuration.metadataMaxAge,
+            security: configuration.security, logger: logger)
         self.eventLoop = MultiThreadedEventLoopGroup.singleton.any()
         let dimensions = [("client_id", configuration.clientId)]
         recordsCounter = Counter(label: "apus_client_consumer_records_total", dimensions: dimensions)

@@ -45,6 +45,8 @@ public struct ConsumerConfiguration: Sendable {
     /// End the record sequences once every assigned partition has been read up to its high
     /// watermark (kcat's `-e`). Default `false`: wait for new records forever.
     public var stopAtEndOfLog = false
+    /// TLS and SASL (`security.protocol`, `sasl.*`, `ssl.*`). Default plaintext, unauthenticated.
+    public var security: ClientSecurity = .plaintext
 
     /// The defaults, bootstrapping from `bootstrapServers`, in group `groupId` if given.
     public init(bootstrapServers: [String] = ["127.0.0.1:9092"], groupId: String? = nil) {

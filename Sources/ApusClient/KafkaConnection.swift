@@ -1,7 +1,9 @@
 import ApusProtocol
+import ApusSecurity
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -33,6 +35,11 @@ public enum KafkaClientError: Error, CustomStringConvertible, Equatable {
     case closed
     /// The operation did not finish in time.
     case timedOut(String)
+    /// SASL authentication failed: wrong credentials, a mechanism the broker does not enable,
+    /// or a broker that does not speak SASL. Fatal: the client does not reconnect to try again.
+    case authenticationFailed(String)
+    /// The client's TLS settings cannot be used (a certificate or key that does not load).
+    case invalidTLSConfiguration(String)
 
     public var description: String {
         switch self {
@@ -47,6 +54,8 @@ public enum KafkaClientError: Error, CustomStringConvertible, Equatable {
         case .unknownPartition(let topic, let partition): "topic '\(topic)' has no partition \(partition)"
         case .closed: "the client is closed"
         case .timedOut(let what): "timed out: \(what)"
+        case .authenticationFailed(let why): "authentication failed: \(why)"
+        case .invalidTLSConfiguration(let why): "unusable TLS settings: \(why)"
         }
     }
 }
@@ -76,36 +85,79 @@ public final class KafkaConnection: Sendable {
         return (String(address[..<colon]), port)
     }
 
-    /// Connects to `address` (`HOST:PORT`) and negotiates API versions.
+    /// Connects to `address` (`HOST:PORT`), negotiates API versions and, as `security` says,
+    /// wraps the connection in TLS and authenticates with SASL. Everything up to the end of
+    /// authentication must finish within `connectTimeout`.
+    ///
+    /// Throws ``KafkaClientError/connectionFailed(_:_:)`` when the broker cannot be reached or
+    /// the TLS handshake fails ("TLS handshake failed: certificate verify failed"), and
+    /// ``KafkaClientError/authenticationFailed(_:)`` when SASL authentication fails.
     public static func connect(
         to address: String, clientId: String = "apus", connectTimeout: Duration = .seconds(10),
+        security: ClientSecurity = .plaintext,
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> KafkaConnection {
         let (host, port) = try parse(address)
         let timeoutMs = max(1, Int64(connectTimeout.components.seconds * 1000 + connectTimeout.components.attoseconds / 1_000_000_000_000_000))
+        let started = ContinuousClock.now
+        let tlsContext = security.securityProtocol.usesTLS ? try ClientTLS.context(for: security.tls) : nil
+        let serverHostname = ClientTLS.serverHostname(for: host)
+        let eventLoop = group.next()
+        let handler = try await eventLoop.submit {
+            NIOLoopBound(KafkaClientHandler(clientId: clientId, address: address), eventLoop: eventLoop)
+        }.get()
         let channel: Channel
         do {
-            channel = try await ClientBootstrap(group: group)
+            channel = try await ClientBootstrap(group: eventLoop)
             .connectTimeout(.milliseconds(timeoutMs))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: serverHostname))
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ResponseFrameDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(KafkaClientHandler(clientId: clientId))
+                    try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
             }
             .connect(host: host, port: port).get()
         } catch {
             throw KafkaClientError.connectionFailed(address, Self.describe(error))
         }
-        let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: KafkaClientHandler.self), eventLoop: channel.eventLoop)
-        }.get()
-        let versions = try await Self.send(ApiVersionsRequest(), version: 0, channel: channel, handler: handler)
-        guard versions.errorCode == 0 else { throw KafkaClientError.broker(KafkaErrorCode(rawValue: versions.errorCode) ?? .unknownServerError, nil) }
-        var ranges: [Int16: ClosedRange<Int16>] = [:]
-        for entry in versions.apiKeys where entry.minVersion <= entry.maxVersion { ranges[entry.apiKey] = entry.minVersion...entry.maxVersion }
-        return KafkaConnection(channel: channel, handler: handler, apiVersions: ranges, clientId: clientId, address: address)
+        // The TLS handshake, ApiVersions and SASL share what is left of the connect timeout.
+        let remaining = max(.milliseconds(1), .milliseconds(timeoutMs) - (ContinuousClock.now - started))
+        let timer = SetupTimer()
+        let deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(remaining / .nanoseconds(1)))) {
+            timer.fire()
+            channel.close(promise: nil)
+        }
+        defer { deadline.cancel() }
+        do {
+            let versions = try await Self.send(ApiVersionsRequest(), version: 0, channel: channel, handler: handler)
+            guard versions.errorCode == 0 else { throw KafkaClientError.broker(KafkaErrorCode(rawValue: versions.errorCode) ?? .unknownServerError, nil) }
+            var ranges: [Int16: ClosedRange<Int16>] = [:]
+            for entry in versions.apiKeys where entry.minVersion <= entry.maxVersion { ranges[entry.apiKey] = entry.minVersion...entry.maxVersion }
+            let connection = KafkaConnection(channel: channel, handler: handler, apiVersions: ranges, clientId: clientId, address: address)
+            if security.securityProtocol.usesSASL {
+                guard let credentials = security.sasl else {
+                    throw KafkaClientError.authenticationFailed("security.protocol \(security.securityProtocol.rawValue) needs SASL credentials")
+                }
+                try await connection.authenticate(credentials)
+            }
+            try await channel.eventLoop.submit { handler.value.established = true }.get()
+            return connection
+        } catch {
+            try? await channel.close()
+            if timer.fired {
+                let steps = [security.securityProtocol.usesTLS ? "TLS handshake" : nil, "ApiVersions", security.securityProtocol.usesSASL ? "SASL authentication" : nil]
+                throw KafkaClientError.connectionFailed(address, "timed out during \(steps.compactMap { $0 }.joined(separator: ", "))")
+            }
+            if case KafkaClientError.connectionClosed = error {
+                throw KafkaClientError.connectionFailed(
+                    address, "the broker closed the connection while it was being set up (does security.protocol \(security.securityProtocol.rawValue) match the broker's listener?)")
+            }
+            throw error
+        }
     }
 
     /// A short, human reading of a connect error (NIO's descriptions are long).
@@ -165,6 +217,13 @@ public final class KafkaConnection: Sendable {
     }
 }
 
+/// Whether the connect timeout ran out while a connection was being set up.
+private final class SetupTimer: Sendable {
+    private let state = Mutex(false)
+    var fired: Bool { state.withLock { $0 } }
+    func fire() { state.withLock { $0 = true } }
+}
+
 /// Splits the response stream into frames (int32 size + bytes).
 struct ResponseFrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
@@ -188,18 +247,26 @@ final class KafkaClientHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private let clientId: String
+    private let address: String
     private var nextCorrelationId: Int32 = 0
+    /// A TLS failure seen before the connection closed: pending requests fail with it.
+    private var tlsFailure: String?
+    /// Set once TLS, ApiVersions and SASL are done: later TLS errors no longer read as a failed handshake.
+    var established = false
     private var pending: [(correlationId: Int32, headerVersion: Int16, promise: EventLoopPromise<ByteBuffer>)] = []
     private var context: ChannelHandlerContext?
 
-    init(clientId: String) { self.clientId = clientId }
+    init(clientId: String, address: String) {
+        self.clientId = clientId
+        self.address = address
+    }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     func send<Request: RequestMessage>(_ request: Request, version: Int16, context channel: Channel) -> EventLoopFuture<ByteBuffer> {
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         guard let context, channel.isActive else {
-            promise.fail(KafkaClientError.connectionClosed)
+            promise.fail(closedError)
             return promise.futureResult
         }
         nextCorrelationId &+= 1
@@ -236,11 +303,18 @@ final class KafkaClientHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         let waiting = pending
         pending.removeAll()
-        for entry in waiting { entry.promise.fail(KafkaClientError.connectionClosed) }
+        for entry in waiting { entry.promise.fail(closedError) }
         context.fireChannelInactive()
     }
 
+    /// Why requests on a closed connection fail: a TLS failure if there was one.
+    private var closedError: KafkaClientError {
+        guard let tlsFailure else { return .connectionClosed }
+        return .connectionFailed(address, established ? "TLS error: \(tlsFailure)" : "TLS handshake failed: \(tlsFailure)")
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if tlsFailure == nil { tlsFailure = ClientTLS.reason(error) }
         context.close(promise: nil)
     }
 }

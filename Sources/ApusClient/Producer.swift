@@ -59,7 +59,8 @@ public actor Producer: Service {
         self.logger = logger
         self.cluster = Cluster(
             bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
-            connectTimeout: configuration.connectTimeout, metadataMaxAge: configuration.metadataMaxAge, logger: logger)
+            connectTimeout: configuration.connectTimeout, metadataMaxAge: configuration.metadataMaxAge,
+            security: configuration.security, logger: logger)
         self.eventLoop = MultiThreadedEventLoopGroup.singleton.any()
         self.partitioner = StickyPartitioner(batchSize: configuration.batchSize)
         let dimensions = [("client_id", configuration.clientId)]
@@ -363,6 +364,11 @@ public actor Producer: Service {
     }
 
     private func backOff(_ partition: TopicPartition, error: Error) {
+        if isFatalClientError(error) {
+            // Refused credentials or unusable TLS settings: waiting will not help.
+            for batch in ready.removeValue(forKey: partition) ?? [] { fail(batch, error: error) }
+            return
+        }
         guard var head = ready[partition]?.first else { return }
         ready[partition]!.removeFirst()
         if ContinuousClock.now - head.created >= configuration.deliveryTimeout {

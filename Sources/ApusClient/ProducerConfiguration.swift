@@ -38,6 +38,8 @@ public struct ProducerConfiguration: Sendable {
     /// Whether producing to a missing topic asks the broker to create it (if the broker allows
     /// it: `auto.create.topics.enable`). Default `true`.
     public var allowAutoTopicCreation = true
+    /// TLS and SASL (`security.protocol`, `sasl.*`, `ssl.*`). Default plaintext, unauthenticated.
+    public var security: ClientSecurity = .plaintext
 
     /// The defaults, bootstrapping from `bootstrapServers`.
     public init(bootstrapServers: [String] = ["127.0.0.1:9092"]) {

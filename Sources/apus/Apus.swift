@@ -8,7 +8,8 @@ struct Apus: AsyncParsableCommand {
         commandName: "apus",
         abstract: "Apus, a Kafka-compatible append-log broker.",
         subcommands: [
-            BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, TopicsCommand.self, GroupsCommand.self, Bench.self,
+            BrokerCommand.self, ProduceCommand.self, ConsumeCommand.self, TopicsCommand.self, GroupsCommand.self, UsersCommand.self,
+            AclsCommand.self, Bench.self,
         ])
 
     /// Bad flags print one plain line (`apus: …`) on stderr and exit with status 64; help and

@@ -27,6 +27,7 @@ struct BenchConsumeCommand: AsyncParsableCommand {
             guard try await admin.listTopics().contains(topic) else { throw CommandFailure("unknown topic \(topic)") }
             var configuration = ConsumerConfiguration(bootstrapServers: broker.addresses, groupId: group)
             configuration.clientId = "apus-bench"
+            configuration.security = try broker.security()
             configuration.autoOffsetReset = .earliest
             configuration.stopAtEndOfLog = count == nil
             configuration.maxPartitionFetchBytes = maxPartitionFetchBytes

@@ -40,6 +40,7 @@ struct BenchProduceCommand: AsyncParsableCommand {
             await admin.close()
             var configuration = ProducerConfiguration(bootstrapServers: broker.addresses)
             configuration.clientId = "apus-bench"
+            configuration.security = try broker.security()
             configuration.compression = CompressionCodec(name: compression)!
             configuration.acks = acks == "1" ? .leader : .all
             configuration.linger = .milliseconds(lingerMs)

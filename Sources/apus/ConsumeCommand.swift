@@ -64,6 +64,7 @@ struct ConsumeCommand: AsyncParsableCommand {
 
             var configuration = ConsumerConfiguration(bootstrapServers: broker.addresses, groupId: group)
             configuration.clientId = "apus-cli"
+            configuration.security = try broker.security()
             configuration.enableAutoCommit = false
             configuration.stopAtEndOfLog = exitAtEnd
             configuration.fetchMaxWait = .milliseconds(exitAtEnd ? 100 : 500)

@@ -114,18 +114,65 @@ struct GroupsCommand: AsyncParsableCommand {
     }
 }
 
-/// `-b HOST:PORT[,HOST:PORT…]`, default 127.0.0.1:9092 or `$APUS_BROKERS`.
+/// `-b HOST:PORT[,HOST:PORT…]`, default 127.0.0.1:9092 or `$APUS_BROKERS`; client security as
+/// kcat and Kafka's tools take it: `-X key=value` (librdkafka names) and `--command-config FILE`
+/// (a properties file), `-X` winning.
 struct BrokerOptions: ParsableArguments {
     @Option(name: [.customShort("b"), .customLong("brokers")], help: "Bootstrap brokers HOST:PORT[,HOST:PORT…] (default 127.0.0.1:9092). Env: APUS_BROKERS.")
     var brokers: String = ProcessInfo.processInfo.environment["APUS_BROKERS"] ?? "127.0.0.1:9092"
 
+    @Option(
+        name: .customShort("X"),
+        help: ArgumentHelp(
+            "A client property KEY=VALUE, librdkafka's names: security.protocol, sasl.mechanism, sasl.username, sasl.password, "
+                + "ssl.ca.location, ssl.certificate.location, ssl.key.location, ssl.key.password, ssl.endpoint.identification.algorithm; repeatable.",
+            valueName: "key=value"))
+    var properties: [String] = []
+
+    @Option(
+        name: .customLong("command-config"),
+        help: ArgumentHelp("A properties file with the same keys, as Kafka's tools take it. Env: APUS_COMMAND_CONFIG.", valueName: "file"))
+    var commandConfig: String?
+
     var addresses: [String] { brokers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+
+    func validate() throws {
+        for property in properties where !property.contains("=") { throw ValidationError("-X \(property) is not key=value") }
+    }
+
+    /// TLS and SASL settings from `--command-config` and `-X`. A `-X` key apus does not know is
+    /// an error; a properties file may hold other clients' keys, which are ignored, but an unknown
+    /// `security.`, `sasl.` or `ssl.` key in it is an error too.
+    func security() throws -> ClientSecurity {
+        var settings: [String: String] = [:]
+        if let commandConfig = commandConfig ?? ProcessInfo.processInfo.environment["APUS_COMMAND_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            do {
+                settings = try PropertiesFile.load(path: commandConfig)
+            } catch {
+                throw CommandFailure("--command-config: \(error)")
+            }
+        }
+        for property in properties {
+            let equals = property.firstIndex(of: "=")!
+            let key = String(property[..<equals]).trimmingCharacters(in: .whitespaces)
+            guard ClientSecurity.propertyNames.contains(key) else {
+                throw CommandFailure("-X \(key): unknown property; apus takes \(ClientSecurity.propertyNames.joined(separator: ", "))")
+            }
+            settings[key] = String(property[property.index(after: equals)...])
+        }
+        do {
+            return try ClientSecurity(properties: settings)
+        } catch {
+            throw CommandFailure(error.message)
+        }
+    }
 
     /// An admin client that has checked that a broker answers.
     func admin() async throws -> Admin {
         var configuration = AdminConfiguration(bootstrapServers: addresses)
         configuration.connectTimeout = .seconds(5)
         configuration.clientId = "apus-cli"
+        configuration.security = try security()
         let admin = Admin(configuration: configuration)
         do {
             try await admin.ping()

@@ -35,6 +35,7 @@ struct ProduceCommand: AsyncParsableCommand {
             await admin.close()
             var configuration = ProducerConfiguration(bootstrapServers: broker.addresses)
             configuration.clientId = "apus-cli"
+            configuration.security = try broker.security()
             configuration.compression = CompressionCodec(name: compression)!
             configuration.deliveryTimeout = .seconds(30)
             let producer = Producer(configuration: configuration)
