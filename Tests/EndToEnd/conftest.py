@@ -5,7 +5,10 @@ accepts connections and stops it after the test (SIGTERM, then SIGKILL after 10 
 stderr goes to `<tmp>/broker.stderr`; when a test fails, its tail is attached to the report.
 
 `broker_factory(**settings)` starts more brokers, or brokers with Kafka properties passed as
-`--set key=value` (for example `broker_factory(**{"num.partitions": 3})`).
+`--set key=value` (for example `broker_factory(**{"num.partitions": 3})`). Two keyword arguments
+are not properties: `listener_names=("SASL_SSL", "PLAINTEXT")` gives the broker one loopback
+listener per name, each on its own free port (`broker.address("SASL_SSL")`; the first is
+`broker.bootstrap`), and `listen_host="0.0.0.0"` binds the listeners to another address.
 
 The binary is `$APUS_BINARY`, or `<repo>/.build/debug/apus`. The suite does not build it:
 `tools/test` does (`swift build --build-tests`), or run `swift build --product apus`.
@@ -47,19 +50,34 @@ class BrokerProcess:
     shows what the broker recovers from disk.
     """
 
-    def __init__(self, binary, data_dir, log_path, settings):
+    def __init__(self, binary, data_dir, log_path, settings, listener_names=None, listen_host=None):
         self.binary = Path(binary)
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         self.settings = dict(settings)
         self.host = HOST
-        self.port, self.metrics_port = free_ports(2)
+        # None: one plain `--listen HOST:PORT`; else a `NAME://HOST:PORT,...` listener per name.
+        self.listener_names = list(listener_names) if listener_names else None
+        self.listen_host = listen_host or HOST
+        ports = free_ports(len(self.listener_names or [None]) + 1)
+        self.metrics_port = ports.pop()
+        self.ports = dict(zip(self.listener_names or ["PLAINTEXT"], ports))
+        self.port = ports[0]
         self.process = None
         self.returncodes = []  # exit status of each stop, in order
 
     @property
     def bootstrap(self):
         return f"{self.host}:{self.port}"
+
+    def address(self, listener_name):
+        """HOST:PORT of the named listener (a loopback address clients can connect to)."""
+        return f"{self.host}:{self.ports[listener_name]}"
+
+    def listen_value(self):
+        if self.listener_names is None:
+            return f"{self.listen_host}:{self.port}"
+        return ",".join(f"{name}://{self.listen_host}:{self.ports[name]}" for name in self.listener_names)
 
     @property
     def metrics_url(self):
@@ -73,7 +91,7 @@ class BrokerProcess:
         args = [
             str(self.binary), "broker",
             "--data-dir", str(self.data_dir),
-            "--listen", self.bootstrap,
+            "--listen", self.listen_value(),
             "--metrics", f"{self.host}:{self.metrics_port}",
         ]
         for key, value in self.settings.items():
@@ -189,13 +207,13 @@ def broker_factory(apus_binary, tmp_path, request):
     brokers = []
     request.node.apus_brokers = brokers
 
-    def start(**settings):
+    def start(listener_names=None, listen_host=None, **settings):
         index = len(brokers)
         broker = BrokerProcess(
             apus_binary,
             data_dir=tmp_path / f"broker{index}" / "data",
             log_path=tmp_path / f"broker{index}.stderr",
-            settings=settings)
+            settings=settings, listener_names=listener_names, listen_host=listen_host)
         brokers.append(broker)
         return broker.start()
 
