@@ -37,5 +37,5 @@ struct Apus: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput and CPU cost.",
-        subcommands: [BenchStorage.self, BenchProduceCommand.self, BenchConsumeCommand.self])
+        subcommands: [BenchStorage.self, BenchProduceCommand.self, BenchConsumeCommand.self, BenchLatencyCommand.self])
 }

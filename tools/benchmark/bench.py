@@ -321,6 +321,24 @@ def main():
             print(json.dumps(rows[-1]), flush=True)
         finally:
             apus.stop()
+        # The same rate through our own client (`apus bench latency`: one process sends at the
+        # fixed rate and receives, one monotonic clock), without a Python call per message.
+        apus = Apus(options.apus)
+        try:
+            seconds = 10 if options.quick else 30
+            cpu_before = proc_cpu_seconds(apus.process.pid)
+            out = subprocess.run([options.apus, "bench", "latency", "-b", apus.bootstrap, "--rate", str(rate),
+                                  "--duration", str(seconds), "--record-size", "1024", "--json"],
+                                 capture_output=True, timeout=seconds + 120, check=True)
+            summary = json.loads(out.stdout.decode().strip().splitlines()[-1])
+            rows.append(row("apus", f"end-to-end latency, 1 KiB at {rate}/s (half of peak), apus bench latency client",
+                            summary["records"], summary["bytes"], summary["seconds"],
+                            proc_cpu_seconds(apus.process.pid) - cpu_before, proc_peak_rss_bytes(apus.process.pid),
+                            p50_ms=summary.get("latency_p50_ms"), p99_ms=summary.get("latency_p99_ms"),
+                            p999_ms=summary.get("latency_p99.9_ms"), max_ms=summary.get("latency_max_ms")))
+            print(json.dumps(rows[-1]), flush=True)
+        finally:
+            apus.stop()
 
     rows += redis_rows(small, large)
     for r in rows[-4:]:

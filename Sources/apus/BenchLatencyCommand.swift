@@ -1,0 +1,137 @@
+import ApusClient
+import ApusRecord
+import ArgumentParser
+import Foundation
+import Synchronization
+
+/// `apus bench latency`: end-to-end latency at a fixed rate. A producer sends `rate` records per
+/// second for `duration` seconds, each value starting with its send time (a monotonic clock in
+/// nanoseconds); a consumer in the same process, assigned to the topic's partitions from their
+/// end, computes receive time minus send time for every record. Both ends share one clock, so
+/// the figure includes the producer's linger, the broker's append and long poll, and the
+/// consumer's fetch — what OpenMessaging Benchmark calls end-to-end latency.
+struct BenchLatencyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "latency", abstract: "Measure end-to-end latency (send to receive) at a fixed rate.")
+
+    @OptionGroup var broker: BrokerOptions
+    @Option(name: [.customShort("t"), .long], help: "The topic (created with --partitions if missing).") var topic = "apus-latency"
+    @Option(name: [.customShort("r"), .long], help: "Records per second to send.") var rate = 10_000
+    @Option(name: [.customShort("d"), .long], help: "Seconds to send for.") var duration = 10
+    @Option(name: [.customShort("s"), .customLong("record-size")], help: "Bytes per record value (at least 8).") var recordSize = 1024
+    @Option(name: [.customShort("z"), .long], help: "Compression: none, gzip or lz4 (default lz4).") var compression = "lz4"
+    @Option(help: "Acknowledgements: all or 1 (default 1).") var acks = "1"
+    @Option(name: [.customShort("p"), .long], help: "Partitions of the topic when it is created.") var partitions: Int32 = 1
+    @Option(help: "Producer linger in milliseconds.") var lingerMs = 1
+    @Flag(help: "Print the summary as one JSON object.") var json = false
+
+    func validate() throws {
+        guard ["none", "gzip", "lz4"].contains(compression) else {
+            throw ValidationError("compression must be none, gzip or lz4, not '\(compression)'")
+        }
+        guard ["all", "-1", "1"].contains(acks) else { throw ValidationError("acks must be all or 1, not '\(acks)'") }
+        guard rate > 0, duration > 0 else { throw ValidationError("rate and duration must be positive") }
+        guard recordSize >= 8 else { throw ValidationError("record size must be at least 8 (the send time)") }
+        guard partitions > 0 else { throw ValidationError("partitions must be positive") }
+    }
+
+    func run() async throws {
+        try await CommandFailure.report {
+            let admin = try await broker.admin()
+            if try await !admin.listTopics().contains(topic) {
+                try await admin.createTopic(topic, partitions: partitions)
+            }
+            await admin.close()
+            let security = try broker.security()
+
+            var consumerConfiguration = ConsumerConfiguration(bootstrapServers: broker.addresses, groupId: nil)
+            consumerConfiguration.clientId = "apus-bench-latency"
+            consumerConfiguration.security = security
+            consumerConfiguration.fetchMinBytes = 1
+            consumerConfiguration.fetchMaxWait = .milliseconds(100)
+            let consumer = Consumer(configuration: consumerConfiguration)
+            try await consumer.assign(topic: topic, from: .end)
+
+            var producerConfiguration = ProducerConfiguration(bootstrapServers: broker.addresses)
+            producerConfiguration.clientId = "apus-bench-latency"
+            producerConfiguration.security = security
+            producerConfiguration.compression = CompressionCodec(name: compression)!
+            producerConfiguration.acks = acks == "1" ? .leader : .all
+            producerConfiguration.linger = .milliseconds(lingerMs)
+            producerConfiguration.deliveryTimeout = .seconds(60)
+            let producer = Producer(configuration: producerConfiguration)
+
+            let statistics = BenchStatistics()
+            let received = Atomic<Int>(0)
+            let expected = Atomic<Int>(Int.max)
+            let consuming = Task {
+                while received.load(ordering: .relaxed) < expected.load(ordering: .relaxed), let batch = try await consumer.nextBatch() {
+                    let now = MonotonicNanoseconds.now
+                    var latencies: [Int] = []
+                    latencies.reserveCapacity(batch.records.count)
+                    var bytes = 0
+                    for record in batch.records {
+                        guard let value = record.value, value.count >= 8 else { continue }
+                        let sent = value.withUnsafeBytes { UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)) }
+                        latencies.append(Int(now &- sent) / 1000)
+                        bytes += value.count
+                    }
+                    statistics.add(records: latencies.count, bytes: bytes, latencies: latencies)
+                    received.add(latencies.count, ordering: .relaxed)
+                }
+            }
+
+            // JSON-like filler after the 8-byte send time, so LZ4 has realistic work.
+            let filler = Array(String(repeating: "{\"user\":\"u-4821\",\"event\":\"click\",\"ts\":1700000000},", count: recordSize / 40 + 1).utf8)
+                .prefix(recordSize - 8)
+            let interval = Duration.seconds(1) / rate
+            var sent = 0
+            do {
+                try await withLiveProgress(statistics, total: rate * duration) {
+                    let start = ContinuousClock.now
+                    let end = start + .seconds(duration)
+                    while true {
+                        let now = ContinuousClock.now
+                        if now >= end { break }
+                        // Send every record that is due, then sleep until the next one is.
+                        let due = min(rate * duration, Int((now - start) / interval) + 1)
+                        while sent < due {
+                            var value = withUnsafeBytes(of: MonotonicNanoseconds.now.bigEndian, Array.init)
+                            value.append(contentsOf: filler)
+                            _ = try await producer.submit(ProducerRecord(topic: topic, value: value))
+                            sent += 1
+                        }
+                        if sent >= rate * duration { break }
+                        try await Task.sleep(until: start + interval * sent, clock: .continuous)
+                    }
+                    await producer.flush()
+                    expected.store(sent, ordering: .relaxed)
+                    let deadline = ContinuousClock.now + .seconds(10)
+                    while received.load(ordering: .relaxed) < sent && ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
+                }
+            } catch {
+                consuming.cancel()
+                await producer.close()
+                await consumer.close()
+                throw error
+            }
+            consuming.cancel()
+            await producer.close()
+            await consumer.close()
+            let got = received.load(ordering: .relaxed)
+            guard got >= sent else { throw CommandFailure("only \(got) of \(sent) records arrived within 10 s of the last send") }
+            statistics.summary(kind: "latency", latencyName: "end-to-end").printed(json: json)
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the same clock for sender and receiver in one process.
+enum MonotonicNanoseconds {
+    static var now: UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+}
