@@ -30,6 +30,10 @@ public actor Producer: Service {
     private var partitioner: StickyPartitioner
 
     private var open: [TopicPartition: ProducerBatch] = [:]
+    /// Topic layouts as `submit` last saw them: asking the cluster actor for every record would
+    /// cost a hop per record. Refreshed after ``layoutCacheAge``.
+    private var layouts: [String: (layout: TopicLayout, at: ContinuousClock.Instant)] = [:]
+    private static let layoutCacheAge = Duration.seconds(1)
     private var ready: [TopicPartition: [ProducerBatch]] = [:]
     private var inFlightPartitions: Set<TopicPartition> = []
     private var inFlightPerNode: [Int32: Int] = [:]
@@ -87,7 +91,14 @@ public actor Producer: Service {
             try await room.futureResult.get()
             guard !closed else { throw KafkaClientError.closed }
         }
-        let layout = try await cluster.layout(of: record.topic, autoCreate: configuration.allowAutoTopicCreation)
+        let now = ContinuousClock.now
+        let layout: TopicLayout
+        if let cached = layouts[record.topic], now - cached.at < Self.layoutCacheAge {
+            layout = cached.layout
+        } else {
+            layout = try await cluster.layout(of: record.topic, autoCreate: configuration.allowAutoTopicCreation)
+            layouts[record.topic] = (layout, now)
+        }
         let partition: Int32
         if let fixed = record.partition {
             guard layout.leaders[fixed] != nil else { throw KafkaClientError.unknownPartition(record.topic, fixed) }
@@ -100,22 +111,21 @@ public actor Producer: Service {
         guard !closed else { throw KafkaClientError.closed }
         let topicPartition = TopicPartition(record.topic, partition)
         let timestamp = record.timestamp ?? Int64(Date().timeIntervalSince1970 * 1000)
-        let promise = eventLoop.makePromise(of: RecordMetadata.self)
         if let current = open[topicPartition], current.bytes + size > configuration.batchSize {
             seal(topicPartition)
         }
         let isNewBatch = open[topicPartition] == nil
-        open[topicPartition, default: ProducerBatch(partition: topicPartition)].append(
-            Record(timestamp: timestamp, key: record.key, value: record.value, headers: record.headers), size: size, promise: promise)
+        let (index, batchBytes, outcome) = open[topicPartition, default: ProducerBatch(partition: topicPartition, promise: eventLoop.makePromise())]
+            .append(Record(timestamp: timestamp, key: record.key, value: record.value, headers: record.headers), size: size)
         bufferedBytes += size
         pendingRecords += 1
-        if open[topicPartition]!.bytes >= configuration.batchSize || flushing > 0 {
+        if batchBytes >= configuration.batchSize || flushing > 0 {
             seal(topicPartition)
         } else if isNewBatch {
             wake()
         }
         startSender()
-        return PendingDelivery(future: promise.futureResult)
+        return PendingDelivery(batch: outcome, index: index, partition: topicPartition, timestamp: timestamp)
     }
 
     /// Sends everything buffered now, without waiting for ``ProducerConfiguration/linger``, and
@@ -339,11 +349,7 @@ public actor Producer: Service {
     }
 
     private func complete(_ batch: ProducerBatch, baseOffset: Int64, logAppendTime: Int64) {
-        for (index, promise) in batch.promises.enumerated() {
-            promise.succeed(RecordMetadata(
-                topic: batch.partition.topic, partition: batch.partition.partition, offset: baseOffset + Int64(index),
-                timestamp: logAppendTime >= 0 ? logAppendTime : batch.records[index].timestamp))
-        }
+        batch.promise.succeed(BatchOutcome(baseOffset: baseOffset, logAppendTime: logAppendTime))
         recordsCounter.increment(by: batch.records.count)
         bytesCounter.increment(by: batch.bytes)
         release(batch)
@@ -383,7 +389,7 @@ public actor Producer: Service {
 
     private func fail(_ batch: ProducerBatch, error: Error) {
         logger.debug("batch failed", metadata: ["partition": "\(batch.partition)", "error": "\(error)"])
-        for promise in batch.promises { promise.fail(error) }
+        batch.promise.fail(error)
         errorsCounter.increment(by: batch.records.count)
         if configuration.idempotent {
             // Later batches would leave a gap in the sequence: start over with a new producer id.
@@ -409,37 +415,60 @@ public actor Producer: Service {
 
 /// A record buffered by ``Producer/submit(_:)``: await ``metadata()`` for where it was written.
 public struct PendingDelivery: Sendable {
-    let future: EventLoopFuture<RecordMetadata>
+    /// The outcome of the record's batch: one promise per batch, not per record.
+    let batch: EventLoopFuture<BatchOutcome>
+    let index: Int
+    let partition: TopicPartition
+    let timestamp: Int64
+
+    private func metadata(_ outcome: BatchOutcome) -> RecordMetadata {
+        RecordMetadata(
+            topic: partition.topic, partition: partition.partition, offset: outcome.baseOffset + Int64(index),
+            timestamp: outcome.logAppendTime >= 0 ? outcome.logAppendTime : timestamp)
+    }
 
     /// Waits for the acknowledgement; throws the error that made delivery fail.
     public func metadata() async throws -> RecordMetadata {
-        try await future.get()
+        metadata(try await batch.get())
     }
 
     /// Calls `callback` with the outcome when the broker answers, on the producer's I/O thread.
     /// Unlike awaiting ``metadata()`` for each record, this costs no task switch per record,
     /// which matters at hundreds of thousands of records per second. Keep the callback short.
     public func whenComplete(_ callback: @escaping @Sendable (Result<RecordMetadata, Error>) -> Void) {
-        future.whenComplete(callback)
+        batch.whenComplete { result in callback(result.map(metadata)) }
     }
+}
+
+/// What the broker answered for a batch: its first offset and, for LogAppendTime topics, the
+/// time it stamped.
+struct BatchOutcome: Sendable {
+    var baseOffset: Int64
+    var logAppendTime: Int64
 }
 
 /// Records bound for one partition, sent together as one record batch.
 struct ProducerBatch {
     let partition: TopicPartition
     let created = ContinuousClock.now
+    /// Completed once, when the broker acknowledges the batch or it fails for good.
+    let promise: EventLoopPromise<BatchOutcome>
     var records: [Record] = []
-    var promises: [EventLoopPromise<RecordMetadata>] = []
     var bytes = 0
     var encoded: ByteBuffer?
     var attempts = 0
     var notBefore: ContinuousClock.Instant?
 
-    init(partition: TopicPartition) { self.partition = partition }
+    init(partition: TopicPartition, promise: EventLoopPromise<BatchOutcome>) {
+        self.partition = partition
+        self.promise = promise
+    }
 
-    mutating func append(_ record: Record, size: Int, promise: EventLoopPromise<RecordMetadata>) {
+    /// Adds a record; returns its index in the batch, the batch's size after it, and the
+    /// batch's outcome.
+    mutating func append(_ record: Record, size: Int) -> (index: Int, bytes: Int, outcome: EventLoopFuture<BatchOutcome>) {
         records.append(record)
-        promises.append(promise)
         bytes += size
+        return (records.count - 1, bytes, promise.futureResult)
     }
 }

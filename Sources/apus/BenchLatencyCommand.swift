@@ -23,6 +23,7 @@ struct BenchLatencyCommand: AsyncParsableCommand {
     @Option(help: "Acknowledgements: all or 1 (default 1).") var acks = "1"
     @Option(name: [.customShort("p"), .long], help: "Partitions of the topic when it is created.") var partitions: Int32 = 1
     @Option(help: "Producer linger in milliseconds.") var lingerMs = 1
+    @Option(help: "Producer batch size in bytes (librdkafka's default batch.size).") var batchSize = 1_000_000
     @Flag(help: "Print the summary as one JSON object.") var json = false
 
     func validate() throws {
@@ -58,6 +59,7 @@ struct BenchLatencyCommand: AsyncParsableCommand {
             producerConfiguration.compression = CompressionCodec(name: compression)!
             producerConfiguration.acks = acks == "1" ? .leader : .all
             producerConfiguration.linger = .milliseconds(lingerMs)
+            producerConfiguration.batchSize = batchSize
             producerConfiguration.deliveryTimeout = .seconds(60)
             let producer = Producer(configuration: producerConfiguration)
 
@@ -89,20 +91,17 @@ struct BenchLatencyCommand: AsyncParsableCommand {
             do {
                 try await withLiveProgress(statistics, total: rate * duration) {
                     let start = ContinuousClock.now
-                    let end = start + .seconds(duration)
-                    while true {
-                        let now = ContinuousClock.now
-                        if now >= end { break }
+                    let total = rate * duration
+                    while sent < total {
                         // Send every record that is due, then sleep until the next one is.
-                        let due = min(rate * duration, Int((now - start) / interval) + 1)
+                        let due = min(total, Int((ContinuousClock.now - start) / interval) + 1)
                         while sent < due {
                             var value = withUnsafeBytes(of: MonotonicNanoseconds.now.bigEndian, Array.init)
                             value.append(contentsOf: filler)
                             _ = try await producer.submit(ProducerRecord(topic: topic, value: value))
                             sent += 1
                         }
-                        if sent >= rate * duration { break }
-                        try await Task.sleep(until: start + interval * sent, clock: .continuous)
+                        if sent < total { try await Task.sleep(until: start + interval * sent, clock: .continuous) }
                     }
                     await producer.flush()
                     expected.store(sent, ordering: .relaxed)
