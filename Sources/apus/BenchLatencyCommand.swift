@@ -64,6 +64,7 @@ struct BenchLatencyCommand: AsyncParsableCommand {
             let producer = Producer(configuration: producerConfiguration)
 
             let statistics = BenchStatistics()
+            statistics.reserve(records: rate * duration)
             let received = Atomic<Int>(0)
             let expected = Atomic<Int>(Int.max)
             let consuming = Task {

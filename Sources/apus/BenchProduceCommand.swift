@@ -51,6 +51,7 @@ struct BenchProduceCommand: AsyncParsableCommand {
             let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".utf8)
             let values = (0..<16).map { _ in (0..<recordSize).map { _ in alphabet.randomElement()! } }
             let statistics = BenchStatistics()
+            statistics.reserve(records: count)
             // Acknowledgements are timed in callbacks on the producer's I/O thread and handed to
             // the statistics in batches of 1,000, so timing costs no task switch per record.
             let acknowledgements = AckCollector(statistics: statistics, recordSize: recordSize)
