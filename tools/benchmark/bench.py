@@ -68,6 +68,7 @@ class Apus:
     name = "apus"
 
     def __init__(self, binary, settings=()):
+        self.binary = binary
         self.dir = Path(tempfile.mkdtemp(prefix="apus-bench-"))
         self.port = free_port()
         command = [binary, "broker", "--data-dir", str(self.dir / "data"), "--listen", f"127.0.0.1:{self.port}",
@@ -131,6 +132,26 @@ def apus_produce(apus, topic, count, size, acks, partitions, processes):
         seconds, cpu, errors = measure(apus, apus.process.pid, per * processes * size,
                                        lambda: sum(pool.map(produce_worker, jobs)))
     return per * processes, seconds, cpu, errors
+
+
+def apus_native_produce(apus, topic, count, size, acks, partitions, processes):
+    """The same produce workload through `apus bench produce` processes (our Swift producer,
+    librdkafka's batch size), each sending its share; returns records, seconds, broker CPU."""
+    per = count // processes
+    command = [apus.binary, "bench", "produce", "-b", apus.bootstrap, "-t", topic, "-n", str(per), "-s", str(size),
+               "-z", "lz4", "--acks", "1" if acks == 1 else "all", "-p", str(partitions), "--batch-size", "1000000",
+               "--json"]
+    # Create the topic first so the processes do not race to create it.
+    subprocess.run(command[:-1] + ["-n", "1"], capture_output=True, timeout=60, check=True)
+
+    def run():
+        workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for _ in range(processes)]
+        outputs = [w.communicate(timeout=600)[0] for w in workers]
+        if any(w.returncode != 0 for w in workers):
+            raise RuntimeError("apus bench produce failed")
+        return [json.loads(o.decode().strip().splitlines()[-1]) for o in outputs]
+    seconds, cpu, summaries = measure(apus, apus.process.pid, per * processes * size, run)
+    return per * processes, seconds, cpu
 
 
 def apus_consume(apus, topic, partitions, expected):
@@ -288,8 +309,13 @@ def main():
             rows.append(row("apus", name, records, records * size, seconds, cpu, proc_peak_rss_bytes(apus.process.pid),
                             delivery_errors=errors, lz4_ratio=ratio))
             print(json.dumps(rows[-1]), flush=True)
+            native_topic = topic + "-native"
+            nrecords, nseconds, ncpu = apus_native_produce(apus, native_topic, count, size, acks, partitions, options.processes)
+            rows.append(row("apus", name + ", apus bench produce client", nrecords, nrecords * size, nseconds, ncpu,
+                            proc_peak_rss_bytes(apus.process.pid), lz4_ratio=round(nrecords * size / max(1, apus.disk_bytes(native_topic)), 2)))
+            print(json.dumps(rows[-1]), flush=True)
             if size == 1024 and partitions == 1 and acks == 1:
-                peak_rate = records / seconds
+                peak_rate = max(records / seconds, nrecords / nseconds)
                 got, total, cseconds, ccpu = apus_consume(apus, topic, partitions, records)
                 rows.append(row("apus", "consume 1 KiB from the beginning (page cache)", got, total, cseconds, ccpu,
                                 proc_peak_rss_bytes(apus.process.pid)))
