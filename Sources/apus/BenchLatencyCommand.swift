@@ -85,8 +85,7 @@ struct BenchLatencyCommand: AsyncParsableCommand {
             }
 
             // JSON-like filler after the 8-byte send time, so LZ4 has realistic work.
-            let filler = Array(String(repeating: "{\"user\":\"u-4821\",\"event\":\"click\",\"ts\":1700000000},", count: recordSize / 40 + 1).utf8)
-                .prefix(recordSize - 8)
+            let fillers = BenchPayloads.jsonLike(size: recordSize - 8)
             let interval = Duration.seconds(1) / rate
             var sent = 0
             do {
@@ -98,7 +97,7 @@ struct BenchLatencyCommand: AsyncParsableCommand {
                         let due = min(total, Int((ContinuousClock.now - start) / interval) + 1)
                         while sent < due {
                             var value = withUnsafeBytes(of: MonotonicNanoseconds.now.bigEndian, Array.init)
-                            value.append(contentsOf: filler)
+                            value.append(contentsOf: fillers[sent % fillers.count])
                             _ = try await producer.submit(ProducerRecord(topic: topic, value: value))
                             sent += 1
                         }

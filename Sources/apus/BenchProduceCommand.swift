@@ -47,9 +47,7 @@ struct BenchProduceCommand: AsyncParsableCommand {
             configuration.batchSize = batchSize
             configuration.deliveryTimeout = .seconds(60)
             let producer = Producer(configuration: configuration)
-            // Printable, not all alike: compression has something to do without it being trivial.
-            let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".utf8)
-            let values = (0..<16).map { _ in (0..<recordSize).map { _ in alphabet.randomElement()! } }
+            let values = BenchPayloads.jsonLike(size: recordSize)
             let statistics = BenchStatistics()
             statistics.reserve(records: count)
             // Acknowledgements are timed in callbacks on the producer's I/O thread and handed to
