@@ -27,22 +27,14 @@ struct BenchLatencyCommand: AsyncParsableCommand {
     @Flag(help: "Print the summary as one JSON object.") var json = false
 
     func validate() throws {
-        guard ["none", "gzip", "lz4"].contains(compression) else {
-            throw ValidationError("compression must be none, gzip or lz4, not '\(compression)'")
-        }
-        guard ["all", "-1", "1"].contains(acks) else { throw ValidationError("acks must be all or 1, not '\(acks)'") }
+        try BenchProducerSetup.validate(compression: compression, acks: acks, partitions: partitions)
         guard rate > 0, duration > 0 else { throw ValidationError("rate and duration must be positive") }
         guard recordSize >= 8 else { throw ValidationError("record size must be at least 8 (the send time)") }
-        guard partitions > 0 else { throw ValidationError("partitions must be positive") }
     }
 
     func run() async throws {
         try await CommandFailure.report {
-            let admin = try await broker.admin()
-            if try await !admin.listTopics().contains(topic) {
-                try await admin.createTopic(topic, partitions: partitions)
-            }
-            await admin.close()
+            try await BenchProducerSetup.ensureTopic(topic, partitions: partitions, broker: broker)
             let security = try broker.security()
 
             var consumerConfiguration = ConsumerConfiguration(bootstrapServers: broker.addresses, groupId: nil)
@@ -53,14 +45,9 @@ struct BenchLatencyCommand: AsyncParsableCommand {
             let consumer = Consumer(configuration: consumerConfiguration)
             try await consumer.assign(topic: topic, from: .end)
 
-            var producerConfiguration = ProducerConfiguration(bootstrapServers: broker.addresses)
-            producerConfiguration.clientId = "apus-bench-latency"
-            producerConfiguration.security = security
-            producerConfiguration.compression = CompressionCodec(name: compression)!
-            producerConfiguration.acks = acks == "1" ? .leader : .all
-            producerConfiguration.linger = .milliseconds(lingerMs)
-            producerConfiguration.batchSize = batchSize
-            producerConfiguration.deliveryTimeout = .seconds(60)
+            let producerConfiguration = try BenchProducerSetup.configuration(
+                broker: broker, clientId: "apus-bench-latency", compression: compression, acks: acks, lingerMs: lingerMs,
+                batchSize: batchSize)
             let producer = Producer(configuration: producerConfiguration)
 
             let statistics = BenchStatistics()

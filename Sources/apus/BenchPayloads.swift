@@ -1,3 +1,7 @@
+import ApusClient
+import ApusRecord
+import ArgumentParser
+
 /// Record values for the client benchmarks: JSON-like event text (user ids, event names,
 /// timestamps, pages, countries), so LZ4 has the realistic work it has in tools/bench's
 /// confluent-kafka producers (about 3x on 1 KiB values), not a few repeated strings.
@@ -19,5 +23,40 @@ enum BenchPayloads {
             }
             return Array(text.utf8.prefix(size))
         }
+    }
+}
+
+/// The producer side shared by `apus bench produce` and `apus bench latency`: the checks of
+/// their producer flags, the topic (created when missing), and the producer configuration.
+enum BenchProducerSetup {
+    static func validate(compression: String, acks: String, partitions: Int32) throws {
+        guard ["none", "gzip", "lz4"].contains(compression) else {
+            throw ValidationError("compression must be none, gzip or lz4, not '\(compression)'")
+        }
+        guard ["all", "-1", "1"].contains(acks) else { throw ValidationError("acks must be all or 1, not '\(acks)'") }
+        guard partitions > 0 else { throw ValidationError("partitions must be positive") }
+    }
+
+    /// Creates `topic` with `partitions` partitions unless it exists.
+    static func ensureTopic(_ topic: String, partitions: Int32, broker: BrokerOptions) async throws {
+        let admin = try await broker.admin()
+        if try await !admin.listTopics().contains(topic) {
+            try await admin.createTopic(topic, partitions: partitions)
+        }
+        await admin.close()
+    }
+
+    static func configuration(
+        broker: BrokerOptions, clientId: String, compression: String, acks: String, lingerMs: Int, batchSize: Int
+    ) throws -> ProducerConfiguration {
+        var configuration = ProducerConfiguration(bootstrapServers: broker.addresses)
+        configuration.clientId = clientId
+        configuration.security = try broker.security()
+        configuration.compression = CompressionCodec(name: compression)!
+        configuration.acks = acks == "1" ? .leader : .all
+        configuration.linger = .milliseconds(lingerMs)
+        configuration.batchSize = batchSize
+        configuration.deliveryTimeout = .seconds(60)
+        return configuration
     }
 }

@@ -22,31 +22,16 @@ struct BenchProduceCommand: AsyncParsableCommand {
     @Flag(help: "Print the summary as one JSON object.") var json = false
 
     func validate() throws {
-        guard CompressionCodec(name: compression) != nil, ["none", "gzip", "lz4"].contains(compression) else {
-            throw ValidationError("compression must be none, gzip or lz4, not '\(compression)'")
-        }
-        guard ["all", "-1", "1"].contains(acks) else { throw ValidationError("acks must be all or 1, not '\(acks)'") }
+        try BenchProducerSetup.validate(compression: compression, acks: acks, partitions: partitions)
         guard count > 0 else { throw ValidationError("count must be positive") }
         guard recordSize >= 0 else { throw ValidationError("record size must not be negative") }
-        guard partitions > 0 else { throw ValidationError("partitions must be positive") }
     }
 
     func run() async throws {
         try await CommandFailure.report {
-            let admin = try await broker.admin()
-            if try await !admin.listTopics().contains(topic) {
-                try await admin.createTopic(topic, partitions: partitions)
-            }
-            await admin.close()
-            var configuration = ProducerConfiguration(bootstrapServers: broker.addresses)
-            configuration.clientId = "apus-bench"
-            configuration.security = try broker.security()
-            configuration.compression = CompressionCodec(name: compression)!
-            configuration.acks = acks == "1" ? .leader : .all
-            configuration.linger = .milliseconds(lingerMs)
-            configuration.batchSize = batchSize
-            configuration.deliveryTimeout = .seconds(60)
-            let producer = Producer(configuration: configuration)
+            try await BenchProducerSetup.ensureTopic(topic, partitions: partitions, broker: broker)
+            let producer = Producer(configuration: try BenchProducerSetup.configuration(
+                broker: broker, clientId: "apus-bench", compression: compression, acks: acks, lingerMs: lingerMs, batchSize: batchSize))
             let values = BenchPayloads.jsonLike(size: recordSize)
             let statistics = BenchStatistics()
             statistics.reserve(records: count)
