@@ -373,7 +373,7 @@ def main():
     out = Path(options.out) / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    columns = ["system", "workload", "records_per_s", "mb_per_s", "cpu_s_per_gb", "peak_rss_mb", "p50_ms", "p99_ms", "p999_ms"]
+    columns = ["system", "workload", "records_per_s", "mb_per_s", "cpu_s_per_gb", "peak_rss_mb", "p50_ms", "p99_ms", "p999_ms", "max_ms"]
     table = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
     for r in rows:
         table += "| " + " | ".join("-" if r.get(c) is None else str(r.get(c)) for c in columns) + " |\n"
