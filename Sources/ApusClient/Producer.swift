@@ -34,6 +34,8 @@ public actor Producer: Service {
     /// cost a hop per record. Refreshed after ``layoutCacheAge``.
     private var layouts: [String: (layout: TopicLayout, at: ContinuousClock.Instant)] = [:]
     private static let layoutCacheAge = Duration.seconds(1)
+    /// Batches at least this large are compressed and encoded off the actor.
+    private static let offActorEncodingBytes = 64 << 10
     private var ready: [TopicPartition: [ProducerBatch]] = [:]
     private var inFlightPartitions: Set<TopicPartition> = []
     private var inFlightPerNode: [Int32: Int] = [:]
@@ -251,16 +253,26 @@ public actor Producer: Service {
         }
         for (node, partitions) in byNode where inFlightPerNode[node, default: 0] < configuration.maxInFlightRequestsPerConnection {
             var batches: [ProducerBatch] = []
+            var encodings: [BatchEncoding?] = []
             for partition in partitions where !inFlightPartitions.contains(partition) {
                 guard var batch = ready[partition]?.first else { continue }
                 ready[partition]!.removeFirst()
                 if ready[partition]!.isEmpty { ready[partition] = nil }
-                do {
-                    if batch.encoded == nil { try encode(&batch) }
-                } catch {
-                    fail(batch, error: error)
-                    continue
+                // The sequence is taken here, in order. Large batches are encoded off the actor;
+                // small ones (low linger, low rates) here, where a hop would cost more than it saves.
+                var plan: BatchEncoding?
+                if batch.encoded == nil {
+                    let encoding = encoding(for: batch)
+                    if batch.bytes >= Self.offActorEncodingBytes {
+                        plan = encoding
+                    } else {
+                        do { batch.encoded = try encoding.encode(batch.records) } catch {
+                            fail(batch, error: error)
+                            continue
+                        }
+                    }
                 }
+                encodings.append(plan)
                 batch.attempts += 1
                 inFlightPartitions.insert(partition)
                 batches.append(batch)
@@ -268,11 +280,28 @@ public actor Producer: Service {
             guard !batches.isEmpty else { continue }
             inFlightPerNode[node, default: 0] += 1
             let request = batches
-            Task { await self.produce(request, to: node) }
+            let plans = encodings
+            guard plans.contains(where: { $0 != nil }) else {
+                Task { await self.produce(request, to: node, encodingFailures: []) }
+                continue
+            }
+            // Compressing and encoding a batch (about a millisecond for 1 MB of LZ4) runs on a
+            // cooperative thread, not on the actor, so `submit` is not held up meanwhile.
+            Task.detached {
+                var encoded = request
+                var failures: [(Int, Error)] = []
+                for (index, plan) in plans.enumerated() {
+                    guard let plan else { continue }
+                    do { encoded[index].encoded = try plan.encode(encoded[index].records) } catch { failures.append((index, error)) }
+                }
+                await self.produce(encoded, to: node, encodingFailures: failures)
+            }
         }
     }
 
-    private func encode(_ batch: inout ProducerBatch) throws {
+    /// How to encode `batch`: its compression and, for an idempotent producer, its producer id,
+    /// epoch and base sequence, which are taken now so that sequences follow the send order.
+    private func encoding(for batch: ProducerBatch) -> BatchEncoding {
         var encoder = RecordBatchEncoder(compression: configuration.compression)
         if configuration.idempotent {
             let sequence = nextSequence[batch.partition, default: 0]
@@ -281,7 +310,7 @@ public actor Producer: Service {
             encoder.producerEpoch = producerEpoch
             encoder.baseSequence = sequence
         }
-        batch.encoded = ByteBuffer(bytes: try encoder.encode(batch.records))
+        return BatchEncoding(encoder: encoder)
     }
 
     private func initProducerId() async throws {
@@ -296,7 +325,21 @@ public actor Producer: Service {
         logger.debug("producer id", metadata: ["producer_id": "\(producerId)", "epoch": "\(producerEpoch)"])
     }
 
-    private func produce(_ batches: [ProducerBatch], to node: Int32) async {
+    private func produce(_ batches: [ProducerBatch], to node: Int32, encodingFailures: [(Int, Error)]) async {
+        var batches = batches
+        if !encodingFailures.isEmpty {
+            for (index, error) in encodingFailures {
+                inFlightPartitions.remove(batches[index].partition)
+                fail(batches[index], error: error)
+            }
+            let failed = Set(encodingFailures.map(\.0))
+            batches = batches.enumerated().filter { !failed.contains($0.offset) }.map(\.element)
+            guard !batches.isEmpty else {
+                inFlightPerNode[node, default: 1] -= 1
+                pump()
+                return
+            }
+        }
         var byTopic: [String: [ProduceRequest.PartitionProduceData]] = [:]
         for batch in batches {
             byTopic[batch.partition.topic, default: []].append(.init(index: batch.partition.partition, records: batch.encoded))
@@ -437,6 +480,15 @@ public struct PendingDelivery: Sendable {
     /// which matters at hundreds of thousands of records per second. Keep the callback short.
     public func whenComplete(_ callback: @escaping @Sendable (Result<RecordMetadata, Error>) -> Void) {
         batch.whenComplete { result in callback(result.map(metadata)) }
+    }
+}
+
+/// The encoder settings of one batch, fixed on the producer's actor and applied off it.
+struct BatchEncoding: Sendable {
+    var encoder: RecordBatchEncoder
+
+    func encode(_ records: [Record]) throws -> ByteBuffer {
+        ByteBuffer(bytes: try encoder.encode(records))
     }
 }
 
