@@ -10,15 +10,11 @@ enum CreateAclsHandler: APIHandler {
     static let versions: ClosedRange<Int16> = 0...3
 
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<CreateAclsResponse?> {
-        let security = context.broker.security
         func all(_ code: KafkaErrorCode, _ message: String?) -> CreateAclsResponse {
             CreateAclsResponse(results: request.creations.map { _ in .init(errorCode: code.rawValue, errorMessage: message) })
         }
-        guard security.authorizerEnabled else {
-            return context.eventLoop.makeSucceededFuture(all(.securityDisabled, "no authorizer is configured (authorizer.class.name)"))
-        }
-        guard context.isAuthorizedOnCluster(.alter) else {
-            return context.eventLoop.makeSucceededFuture(all(.clusterAuthorizationFailed, nil))
+        if let refusal = context.aclChangeRefusal {
+            return context.eventLoop.makeSucceededFuture(all(refusal.code, refusal.message))
         }
         var results: [CreateAclsResponse.AclCreationResult] = []
         var valid: [AclBinding] = []
@@ -39,7 +35,7 @@ enum CreateAclsHandler: APIHandler {
             }
         }
         do {
-            _ = try security.createAcls(valid)
+            try context.broker.security.createAcls(valid)
         } catch {
             context.logger.error("cannot persist ACLs", metadata: ["error": "\(error)"])
             return context.eventLoop.makeSucceededFuture(all(.kafkaStorageError, "cannot persist the ACLs: \(error)"))

@@ -9,28 +9,22 @@ enum DeleteAclsHandler: APIHandler {
     static let versions: ClosedRange<Int16> = 0...3
 
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<DeleteAclsResponse?> {
-        let security = context.broker.security
         func all(_ code: KafkaErrorCode, _ message: String?) -> DeleteAclsResponse {
             DeleteAclsResponse(filterResults: request.filters.map { _ in .init(errorCode: code.rawValue, errorMessage: message) })
         }
-        guard security.authorizerEnabled else {
-            return context.eventLoop.makeSucceededFuture(all(.securityDisabled, "no authorizer is configured (authorizer.class.name)"))
-        }
-        guard context.isAuthorizedOnCluster(.alter) else {
-            return context.eventLoop.makeSucceededFuture(all(.clusterAuthorizationFailed, nil))
+        if let refusal = context.aclChangeRefusal {
+            return context.eventLoop.makeSucceededFuture(all(refusal.code, refusal.message))
         }
         let filters = request.filters.map { filter in
             AclBindingFilter(
-                resourceType: AclResourceType(rawValue: filter.resourceTypeFilter) ?? .unknown, name: filter.resourceNameFilter,
-                patternType: context.apiVersion >= 1 ? AclPatternType(rawValue: filter.patternTypeFilter) ?? .unknown : .literal,
-                principal: filter.principalFilter, host: filter.hostFilter,
-                operation: AclOperation(rawValue: filter.operation) ?? .unknown,
-                permission: AclPermissionType(rawValue: filter.permissionType) ?? .unknown)
+                resourceType: filter.resourceTypeFilter, name: filter.resourceNameFilter, patternType: filter.patternTypeFilter,
+                principal: filter.principalFilter, host: filter.hostFilter, operation: filter.operation,
+                permission: filter.permissionType, apiVersion: context.apiVersion)
         }
         let validFilters = filters.filter { $0.invalidReason == nil }
         let deleted: [[AclBinding]]
         do {
-            deleted = try security.deleteAcls(validFilters) ?? []
+            deleted = try context.broker.security.deleteAcls(validFilters)
         } catch {
             context.logger.error("cannot persist ACLs", metadata: ["error": "\(error)"])
             return context.eventLoop.makeSucceededFuture(all(.kafkaStorageError, "cannot persist the ACLs: \(error)"))

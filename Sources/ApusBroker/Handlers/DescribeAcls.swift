@@ -10,18 +10,17 @@ enum DescribeAclsHandler: APIHandler {
 
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<DescribeAclsResponse?> {
         let filter = AclBindingFilter(
-            resourceType: AclResourceType(rawValue: request.resourceTypeFilter) ?? .unknown, name: request.resourceNameFilter,
-            patternType: context.apiVersion >= 1 ? AclPatternType(rawValue: request.patternTypeFilter) ?? .unknown : .literal,
-            principal: request.principalFilter, host: request.hostFilter,
-            operation: AclOperation(rawValue: request.operation) ?? .unknown,
-            permission: AclPermissionType(rawValue: request.permissionType) ?? .unknown)
+            resourceType: request.resourceTypeFilter, name: request.resourceNameFilter, patternType: request.patternTypeFilter,
+            principal: request.principalFilter, host: request.hostFilter, operation: request.operation,
+            permission: request.permissionType, apiVersion: context.apiVersion)
         var response = DescribeAclsResponse()
         if let reason = filter.invalidReason {
             response.errorCode = KafkaErrorCode.invalidRequest.rawValue
             response.errorMessage = reason
         } else if !context.isAuthorizedOnCluster(.describe) {
             response.errorCode = KafkaErrorCode.clusterAuthorizationFailed.rawValue
-        } else if let bindings = context.broker.security.describeAcls(filter) {
+        } else if context.broker.security.authorizerEnabled {
+            let bindings = context.broker.security.describeAcls(filter)
             var resources: [ResourcePattern: [DescribeAclsResponse.AclDescription]] = [:]
             var order: [ResourcePattern] = []
             for binding in bindings {

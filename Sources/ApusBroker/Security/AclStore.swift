@@ -28,11 +28,7 @@ struct AclStore: Sendable {
     }
 
     func load() throws -> [AclBinding] {
-        guard let bytes = try FileSystem.readFile(path) else { return [] }
-        let file: File
-        do { file = try JSONDecoder().decode(File.self, from: Data(bytes)) } catch {
-            throw ConfigError("\(path) is not a valid ACL file: \(error)")
-        }
+        guard let file = try SecurityFile.read(File.self, from: path, kind: "ACL file") else { return [] }
         return try file.acls.map { entry in
             guard let resourceType = AclResourceType(name: entry.resourceType),
                 let patternType = AclPatternType(name: entry.patternType),
@@ -51,9 +47,6 @@ struct AclStore: Sendable {
                 patternType: binding.pattern.patternType.name, principal: binding.entry.principal, host: binding.entry.host,
                 operation: binding.entry.operation.name, permission: binding.entry.permission.name)
         })
-        try FileSystem.createDirectory(path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/"))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try FileSystem.writeAtomically(path, contents: Array(try encoder.encode(file)))
+        try SecurityFile.write(file, to: path)
     }
 }

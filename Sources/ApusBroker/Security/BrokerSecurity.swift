@@ -30,9 +30,7 @@ public final class BrokerSecurity: Sendable {
         aclStore = AclStore(dataDirectory: config.dataDirectory)
         credentials = Mutex((credentialStore.modificationTimeMs, try credentialStore.load()))
         authorizerEnabled = config.security.authorizerEnabled
-        authorizer = Mutex(AclAuthorizer(
-            bindings: authorizerEnabled ? try aclStore.load() : [], superUsers: config.security.superUsers,
-            allowEveryoneIfNoAclFound: config.security.allowEveryoneIfNoAclFound))
+        authorizer = Mutex(Self.makeAuthorizer(authorizerEnabled ? try aclStore.load() : [], config.security))
         if config.listeners.contains(where: \.securityProtocol.usesTLS), let keystore = config.security.keystoreLocation {
             tlsContext = try Self.makeTLSContext(config.security, keystore: keystore)
         } else {
@@ -90,35 +88,34 @@ public final class BrokerSecurity: Sendable {
         return authorizer.withLock { $0.authorizeAny(principal: principal, host: host, operation: operation, resourceType: resourceType) }
     }
 
-    /// The ACLs matching `filter`, or nil without an authorizer (SECURITY_DISABLED).
-    func describeAcls(_ filter: AclBindingFilter) -> [AclBinding]? {
-        guard authorizerEnabled else { return nil }
-        return authorizer.withLock { $0.bindings.filter(filter.matches) }
+    private static func makeAuthorizer(_ bindings: [AclBinding], _ config: SecurityConfig) -> AclAuthorizer {
+        AclAuthorizer(bindings: bindings, superUsers: config.superUsers, allowEveryoneIfNoAclFound: config.allowEveryoneIfNoAclFound)
     }
 
-    /// Adds bindings (duplicates are kept once) and persists them; nil without an authorizer.
-    func createAcls(_ bindings: [AclBinding]) throws -> Void? {
-        guard authorizerEnabled else { return nil }
+    /// The ACLs matching `filter` (none without an authorizer: handlers answer SECURITY_DISABLED first).
+    func describeAcls(_ filter: AclBindingFilter) -> [AclBinding] {
+        authorizer.withLock { $0.bindings.filter(filter.matches) }
+    }
+
+    /// Adds bindings (duplicates are kept once) and persists them.
+    func createAcls(_ bindings: [AclBinding]) throws {
         try authorizer.withLock { current in
             var all = current.bindings
             for binding in bindings where !all.contains(binding) { all.append(binding) }
             try aclStore.save(all)
-            current = AclAuthorizer(bindings: all, superUsers: config.superUsers, allowEveryoneIfNoAclFound: config.allowEveryoneIfNoAclFound)
+            current = Self.makeAuthorizer(all, config)
         }
-        return ()
     }
 
-    /// Deletes what each filter matches; per filter, the deleted bindings. nil without an authorizer.
-    func deleteAcls(_ filters: [AclBindingFilter]) throws -> [[AclBinding]]? {
-        guard authorizerEnabled else { return nil }
-        return try authorizer.withLock { current in
+    /// Deletes what each filter matches; per filter, the deleted bindings.
+    func deleteAcls(_ filters: [AclBindingFilter]) throws -> [[AclBinding]] {
+        try authorizer.withLock { current in
             let before = current.bindings
             let matched = filters.map { filter in before.filter(filter.matches) }
             let remaining = before.filter { binding in !filters.contains(where: { $0.matches(binding) }) }
             if remaining.count != before.count {
                 try aclStore.save(remaining)
-                current = AclAuthorizer(
-                    bindings: remaining, superUsers: config.superUsers, allowEveryoneIfNoAclFound: config.allowEveryoneIfNoAclFound)
+                current = Self.makeAuthorizer(remaining, config)
             }
             return matched
         }
@@ -126,9 +123,14 @@ public final class BrokerSecurity: Sendable {
 
     // MARK: Credentials
 
-    /// The stored credential of `user` for `mechanism`; rereads the file when another process
-    /// (`apus users --data-dir`) changed it.
+    /// The stored credential of `user` for `mechanism`.
     public func credential(user: String, mechanism: ScramMechanism) -> ScramCredential? {
+        describeCredentials()[user]?[mechanism]
+    }
+
+    /// Every user's credentials; rereads the file first when another process
+    /// (`apus users --data-dir`) changed it.
+    func describeCredentials() -> [String: [ScramMechanism: ScramCredential]] {
         credentials.withLock { state in
             let modified = credentialStore.modificationTimeMs
             if modified != state.modificationTimeMs {
@@ -138,14 +140,8 @@ public final class BrokerSecurity: Sendable {
                     logger.error("cannot reread the credentials file; keeping the previous credentials", metadata: ["error": "\(error)"])
                 }
             }
-            return state.users[user]?[mechanism]
+            return state.users
         }
-    }
-
-    /// Every user's mechanisms and iteration counts.
-    func describeCredentials() -> [String: [ScramMechanism: ScramCredential]] {
-        _ = credential(user: "", mechanism: .sha256)  // refresh
-        return credentials.withLock { $0.users }
     }
 
     /// Adds or replaces a credential and persists it.

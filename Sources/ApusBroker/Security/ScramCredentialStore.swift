@@ -31,11 +31,7 @@ public struct ScramCredentialStore: Sendable {
 
     /// Every user's credentials; empty when the file does not exist.
     public func load() throws -> [String: [ScramMechanism: ScramCredential]] {
-        guard let bytes = try FileSystem.readFile(path) else { return [:] }
-        let file: File
-        do { file = try JSONDecoder().decode(File.self, from: Data(bytes)) } catch {
-            throw ConfigError("\(path) is not a valid credentials file: \(error)")
-        }
+        guard let file = try SecurityFile.read(File.self, from: path, kind: "credentials file") else { return [:] }
         var users: [String: [ScramMechanism: ScramCredential]] = [:]
         for (user, entries) in file.users {
             for (name, entry) in entries {
@@ -85,9 +81,6 @@ public struct ScramCredentialStore: Sendable {
                     serverKey: Data(credential.serverKey).base64EncodedString(), iterations: credential.iterations)
             }
         }
-        try FileSystem.createDirectory(path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/"))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try FileSystem.writeAtomically(path, contents: Array(try encoder.encode(file)))
+        try SecurityFile.write(file, to: path)
     }
 }
