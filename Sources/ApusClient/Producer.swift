@@ -334,11 +334,7 @@ public actor Producer: Service {
             }
             let failed = Set(encodingFailures.map(\.0))
             batches = batches.enumerated().filter { !failed.contains($0.offset) }.map(\.element)
-            guard !batches.isEmpty else {
-                inFlightPerNode[node, default: 1] -= 1
-                pump()
-                return
-            }
+            guard !batches.isEmpty else { return requestFinished(on: node) }
         }
         var byTopic: [String: [ProduceRequest.PartitionProduceData]] = [:]
         for batch in batches {
@@ -386,6 +382,11 @@ public actor Producer: Service {
                 }
             }
         }
+        requestFinished(on: node)
+    }
+
+    /// A produce request to `node` is over (answered, failed, or never sent): room for the next.
+    private func requestFinished(on node: Int32) {
         inFlightPerNode[node, default: 1] -= 1
         pump()
         wake()
