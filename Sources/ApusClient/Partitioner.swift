@@ -46,26 +46,3 @@ public enum Murmur2 {
         return Int32((Int(hash(key)) & 0x7fff_ffff) % partitionCount)
     }
 }
-
-/// Picks partitions for null-keyed records: one partition per topic until about `batchSize`
-/// bytes went there, then another one at random (Kafka's sticky partitioner, KIP-480/794).
-struct StickyPartitioner: Sendable {
-    private var current: [String: (partition: Int32, bytes: Int)] = [:]
-    let batchSize: Int
-
-    init(batchSize: Int) { self.batchSize = batchSize }
-
-    mutating func partition(topic: String, partitionCount: Int, recordSize: Int) -> Int32 {
-        if var state = current[topic], state.partition < partitionCount, state.bytes < batchSize {
-            state.bytes += recordSize
-            current[topic] = state
-            return state.partition
-        }
-        var next = Int32.random(in: 0..<Int32(partitionCount))
-        if partitionCount > 1, let previous = current[topic]?.partition, next == previous {
-            next = (next + 1) % Int32(partitionCount)
-        }
-        current[topic] = (next, recordSize)
-        return next
-    }
-}

@@ -27,13 +27,9 @@ public actor Producer: Service {
     let cluster: Cluster
     private let logger: Logger
     private let eventLoop: EventLoop
-    private var partitioner: StickyPartitioner
 
-    private var open: [TopicPartition: ProducerBatch] = [:]
-    /// Topic layouts as `submit` last saw them: asking the cluster actor for every record would
-    /// cost a hop per record. Refreshed after ``layoutCacheAge``.
-    private var layouts: [String: (layout: TopicLayout, at: ContinuousClock.Instant)] = [:]
-    private static let layoutCacheAge = Duration.seconds(1)
+    /// Open batches, buffer accounting and backpressure: what `submit` touches, off the actor.
+    private nonisolated let accumulator: RecordAccumulator
     /// Batches at least this large are compressed and encoded off the actor.
     private static let offActorEncodingBytes = 64 << 10
     private var ready: [TopicPartition: [ProducerBatch]] = [:]
@@ -42,11 +38,6 @@ public actor Producer: Service {
     private var nextSequence: [TopicPartition: Int32] = [:]
     private var producerId: Int64 = -1
     private var producerEpoch: Int16 = -1
-    private var bufferedBytes = 0
-    private var pendingRecords = 0
-    private var spaceWaiters: [EventLoopPromise<Void>] = []
-    private var idleWaiters: [EventLoopPromise<Void>] = []
-    private var flushing = 0
     private var closed = false
     private var sender: Task<Void, Never>?
     private var sleeper: Task<Void, Never>?
@@ -68,7 +59,9 @@ public actor Producer: Service {
             connectTimeout: configuration.connectTimeout, metadataMaxAge: configuration.metadataMaxAge,
             security: configuration.security, logger: logger)
         self.eventLoop = MultiThreadedEventLoopGroup.singleton.any()
-        self.partitioner = StickyPartitioner(batchSize: configuration.batchSize)
+        self.accumulator = RecordAccumulator(
+            batchSize: configuration.batchSize, bufferMemory: configuration.bufferMemory, linger: configuration.linger,
+            eventLoop: eventLoop)
         let dimensions = [("client_id", configuration.clientId)]
         recordsCounter = Counter(label: "apus_client_producer_records_total", dimensions: dimensions)
         bytesCounter = Counter(label: "apus_client_producer_bytes_total", dimensions: dimensions)
@@ -77,70 +70,59 @@ public actor Producer: Service {
     }
 
     /// Sends `record` and waits until the broker acknowledged it.
-    public func send(_ record: ProducerRecord) async throws -> RecordMetadata {
+    public nonisolated func send(_ record: ProducerRecord) async throws -> RecordMetadata {
         try await submit(record).metadata()
     }
 
     /// Buffers `record` for sending and returns at once (after waiting for buffer room, if full).
     /// Await ``PendingDelivery/metadata()`` for its partition and offset.
-    public func submit(_ record: ProducerRecord) async throws -> PendingDelivery {
-        guard !closed else { throw KafkaClientError.closed }
-        var size = 70 + (record.key?.count ?? 0) + (record.value?.count ?? 0)
-        for header in record.headers { size += header.key.utf8.count + (header.value?.count ?? 0) + 2 }
-        while bufferedBytes > 0 && bufferedBytes + size > configuration.bufferMemory {
-            let room = eventLoop.makePromise(of: Void.self)
-            spaceWaiters.append(room)
-            try await room.futureResult.get()
-            guard !closed else { throw KafkaClientError.closed }
+    ///
+    /// Not isolated to the producer: the record is encoded into its partition's open batch
+    /// under a short lock, so a submit costs no hop to the actor (only the first one for a topic,
+    /// and one a second to refresh its layout, ask the cluster).
+    public nonisolated func submit(_ record: ProducerRecord) async throws -> PendingDelivery {
+        try await submit(record, callback: nil)
+    }
+
+    /// Buffers `record` for sending, as ``submit(_:)``, and calls `onDelivery` with its outcome
+    /// when the broker answers (Kafka's `send(record, callback)`). Callbacks run on the
+    /// producer's I/O thread, in the order the records were submitted to each partition, all
+    /// before a ``flush()`` that covers them returns; keep them short. Cheaper than registering
+    /// on the returned delivery, which hops to the I/O thread for each record.
+    public nonisolated func submit(
+        _ record: ProducerRecord, onDelivery: @escaping @Sendable (Result<RecordMetadata, Error>) -> Void
+    ) async throws {
+        _ = try await submit(record, callback: onDelivery)
+    }
+
+    private nonisolated func submit(_ record: ProducerRecord, callback: DeliveryCallback?) async throws -> PendingDelivery {
+        while true {
+            let now = ContinuousClock.now
+            switch accumulator.append(record, now: now, onDelivery: callback) {
+            case .appended(let delivery, let signal):
+                if !signal.isEmpty { Task { await self.senderSignal(signal) } }
+                return delivery
+            case .needsLayout:
+                let layout = try await cluster.layout(of: record.topic, autoCreate: configuration.allowAutoTopicCreation)
+                accumulator.update(layout, at: now)
+            case .needsRoom(let size):
+                await accumulator.waitForRoom(size)
+            case .unknownPartition(let partition):
+                throw KafkaClientError.unknownPartition(record.topic, partition)
+            case .closed:
+                throw KafkaClientError.closed
+            }
         }
-        let now = ContinuousClock.now
-        let layout: TopicLayout
-        if let cached = layouts[record.topic], now - cached.at < Self.layoutCacheAge {
-            layout = cached.layout
-        } else {
-            layout = try await cluster.layout(of: record.topic, autoCreate: configuration.allowAutoTopicCreation)
-            layouts[record.topic] = (layout, now)
-        }
-        let partition: Int32
-        if let fixed = record.partition {
-            guard layout.leaders[fixed] != nil else { throw KafkaClientError.unknownPartition(record.topic, fixed) }
-            partition = fixed
-        } else if let key = record.key {
-            partition = Murmur2.partition(forKey: key, partitionCount: layout.partitionCount)
-        } else {
-            partition = partitioner.partition(topic: record.topic, partitionCount: layout.partitionCount, recordSize: size)
-        }
-        guard !closed else { throw KafkaClientError.closed }
-        let topicPartition = TopicPartition(record.topic, partition)
-        let timestamp = record.timestamp ?? Int64(Date().timeIntervalSince1970 * 1000)
-        if let current = open[topicPartition], current.bytes + size > configuration.batchSize {
-            seal(topicPartition)
-        }
-        let isNewBatch = open[topicPartition] == nil
-        let (index, batchBytes, outcome) = open[topicPartition, default: ProducerBatch(partition: topicPartition, promise: eventLoop.makePromise())]
-            .append(Record(timestamp: timestamp, key: record.key, value: record.value, headers: record.headers), size: size)
-        bufferedBytes += size
-        pendingRecords += 1
-        if batchBytes >= configuration.batchSize || flushing > 0 {
-            seal(topicPartition)
-        } else if isNewBatch {
-            wake()
-        }
-        startSender()
-        return PendingDelivery(batch: outcome, index: index, partition: topicPartition, timestamp: timestamp)
     }
 
     /// Sends everything buffered now, without waiting for ``ProducerConfiguration/linger``, and
     /// returns when every record submitted before the call has been acknowledged or has failed.
     public func flush() async {
-        flushing += 1
-        defer { flushing -= 1 }
-        for partition in Array(open.keys) { seal(partition) }
-        while pendingRecords > 0 {
-            let idle = eventLoop.makePromise(of: Void.self)
-            idleWaiters.append(idle)
-            try? await idle.futureResult.get()
-        }
+        accumulator.beginFlush()
+        defer { accumulator.endFlush() }
+        startSender()
+        collect()
+        await accumulator.waitUntilIdle()
     }
 
     /// Flushes, then closes the connections. Later `send`s throw ``KafkaClientError/closed``.
@@ -150,8 +132,7 @@ public actor Producer: Service {
             return
         }
         closed = true
-        for waiter in spaceWaiters { waiter.succeed() }
-        spaceWaiters.removeAll()
+        accumulator.close()
         await flush()
         sender?.cancel()
         sleeper?.cancel()
@@ -171,14 +152,28 @@ public actor Producer: Service {
 
     // MARK: - Batching
 
-    private func seal(_ partition: TopicPartition) {
-        guard let batch = open.removeValue(forKey: partition) else { return }
-        ready[partition, default: []].append(batch)
+    /// What an append asked for: collect sealed batches, or wake the sender loop for an earlier
+    /// linger deadline (starting it on first use).
+    private func senderSignal(_ signal: RecordAccumulator.Signal) {
+        startSender()
+        if signal.contains(.collect) { collect() }
+        if signal.contains(.wake) { wake() }
+    }
+
+    /// Moves the sealed batches into the per-partition queues, in order, and dispatches.
+    private func collect() {
+        for var batch in accumulator.drainSealed() {
+            if batch.builder.uncompressedBatchSize >= Self.offActorEncodingBytes {
+                let (encoder, builder) = (RecordBatchEncoder(compression: configuration.compression), batch.builder)
+                batch.precompressed = Task.detached { try encoder.encode(builder) }
+            }
+            ready[batch.partition, default: []].append(batch)
+        }
         pump()
     }
 
     private func startSender() {
-        guard sender == nil else { return }
+        guard sender == nil, !closed || accumulator.isFlushing else { return }
         sender = Task { await self.senderLoop() }
     }
 
@@ -190,15 +185,12 @@ public actor Producer: Service {
     private func senderLoop() async {
         while !Task.isCancelled {
             let now = ContinuousClock.now
-            for (partition, batch) in open where batch.created + configuration.linger <= now || flushing > 0 || closed {
-                seal(partition)
-            }
-            pump()
-            var deadline = now + .seconds(3600)
-            for batch in open.values { deadline = min(deadline, batch.created + configuration.linger) }
+            var retryDeadline = now + .seconds(3600)
             for (partition, batches) in ready where !inFlightPartitions.contains(partition) {
-                if let notBefore = batches.first?.notBefore { deadline = min(deadline, notBefore) }
+                if let notBefore = batches.first?.notBefore { retryDeadline = min(retryDeadline, notBefore) }
             }
+            let deadline = accumulator.sealExpired(now: now, otherDeadline: retryDeadline)
+            collect()
             let sleep = Task { _ = try? await Task.sleep(until: max(deadline, now + .microseconds(200)), clock: .continuous) }
             sleeper = sleep
             await sleep.value
@@ -263,10 +255,10 @@ public actor Producer: Service {
                 var plan: BatchEncoding?
                 if batch.encoded == nil {
                     let encoding = encoding(for: batch)
-                    if batch.bytes >= Self.offActorEncodingBytes {
+                    if batch.precompressed != nil {
                         plan = encoding
                     } else {
-                        do { batch.encoded = try encoding.encode(batch.records) } catch {
+                        do { batch.encoded = try encoding.encode(batch.builder) } catch {
                             fail(batch, error: error)
                             continue
                         }
@@ -292,7 +284,7 @@ public actor Producer: Service {
                 var failures: [(Int, Error)] = []
                 for (index, plan) in plans.enumerated() {
                     guard let plan else { continue }
-                    do { encoded[index].encoded = try plan.encode(encoded[index].records) } catch { failures.append((index, error)) }
+                    do { encoded[index].encoded = try await plan.encode(encoded[index]) } catch { failures.append((index, error)) }
                 }
                 await self.produce(encoded, to: node, encodingFailures: failures)
             }
@@ -305,7 +297,7 @@ public actor Producer: Service {
         var encoder = RecordBatchEncoder(compression: configuration.compression)
         if configuration.idempotent {
             let sequence = nextSequence[batch.partition, default: 0]
-            nextSequence[batch.partition] = Int32((Int64(sequence) + Int64(batch.records.count)) % (Int64(Int32.max) + 1))
+            nextSequence[batch.partition] = Int32((Int64(sequence) + Int64(batch.recordCount)) % (Int64(Int32.max) + 1))
             encoder.producerId = producerId
             encoder.producerEpoch = producerEpoch
             encoder.baseSequence = sequence
@@ -393,18 +385,18 @@ public actor Producer: Service {
     }
 
     private func complete(_ batch: ProducerBatch, baseOffset: Int64, logAppendTime: Int64) {
-        batch.promise.succeed(BatchOutcome(baseOffset: baseOffset, logAppendTime: logAppendTime))
-        recordsCounter.increment(by: batch.records.count)
+        recordsCounter.increment(by: batch.recordCount)
         bytesCounter.increment(by: batch.bytes)
         release(batch)
+        batch.promise.succeed(BatchOutcome(baseOffset: baseOffset, logAppendTime: logAppendTime))
     }
 
     /// Puts a batch back at the head of its partition, to go again after `retryBackoff`, unless
     /// its delivery timeout has passed.
     private func retry(_ batch: ProducerBatch, error: Error) {
         var batch = batch
-        guard ContinuousClock.now - batch.created < configuration.deliveryTimeout, !closed || flushing > 0 else {
-            fail(batch, error: KafkaClientError.timedOut("delivery of \(batch.records.count) record(s) to \(batch.partition): \(error)"))
+        guard ContinuousClock.now - batch.created < configuration.deliveryTimeout, !closed || accumulator.isFlushing else {
+            fail(batch, error: KafkaClientError.timedOut("delivery of \(batch.recordCount) record(s) to \(batch.partition): \(error)"))
             return
         }
         retriesCounter.increment()
@@ -433,26 +425,27 @@ public actor Producer: Service {
 
     private func fail(_ batch: ProducerBatch, error: Error) {
         logger.debug("batch failed", metadata: ["partition": "\(batch.partition)", "error": "\(error)"])
-        batch.promise.fail(error)
-        errorsCounter.increment(by: batch.records.count)
+        errorsCounter.increment(by: batch.recordCount)
         if configuration.idempotent {
             // Later batches would leave a gap in the sequence: start over with a new producer id.
             producerId = -1
             for (partition, batches) in ready { ready[partition] = batches.map { var b = $0; b.encoded = nil; return b } }
         }
         release(batch)
+        batch.promise.fail(error)
     }
 
+    /// The batch's bytes leave the buffer once the callbacks registered on its outcome so far
+    /// have run (they run in order, on the promise's event loop): so `flush` returns only after
+    /// every delivery callback of what it flushed, as librdkafka's `flush` does.
     private func release(_ batch: ProducerBatch) {
-        bufferedBytes -= batch.bytes
-        pendingRecords -= batch.records.count
-        let waiting = spaceWaiters
-        spaceWaiters.removeAll()
-        for waiter in waiting { waiter.succeed() }
-        if pendingRecords == 0 {
-            let idle = idleWaiters
-            idleWaiters.removeAll()
-            for waiter in idle { waiter.succeed() }
+        let accumulator = self.accumulator
+        let (bytes, records, callbacks, partition) = (batch.bytes, batch.recordCount, batch.callbacks, batch.partition)
+        batch.promise.futureResult.whenComplete { outcome in
+            for callback in callbacks {
+                callback.call(outcome.map { RecordMetadata(partition, index: callback.index, timestamp: callback.timestamp, outcome: $0) })
+            }
+            accumulator.release(bytes: bytes, records: records)
         }
     }
 }
@@ -466,9 +459,7 @@ public struct PendingDelivery: Sendable {
     let timestamp: Int64
 
     private func metadata(_ outcome: BatchOutcome) -> RecordMetadata {
-        RecordMetadata(
-            topic: partition.topic, partition: partition.partition, offset: outcome.baseOffset + Int64(index),
-            timestamp: outcome.logAppendTime >= 0 ? outcome.logAppendTime : timestamp)
+        RecordMetadata(partition, index: index, timestamp: timestamp, outcome: outcome)
     }
 
     /// Waits for the acknowledgement; throws the error that made delivery fail.
@@ -477,8 +468,8 @@ public struct PendingDelivery: Sendable {
     }
 
     /// Calls `callback` with the outcome when the broker answers, on the producer's I/O thread.
-    /// Unlike awaiting ``metadata()`` for each record, this costs no task switch per record,
-    /// which matters at hundreds of thousands of records per second. Keep the callback short.
+    /// Registering from another thread costs a hop to the I/O thread per call; for a callback
+    /// per record at high rates, give it to ``Producer/submit(_:onDelivery:)`` instead.
     public func whenComplete(_ callback: @escaping @Sendable (Result<RecordMetadata, Error>) -> Void) {
         batch.whenComplete { result in callback(result.map(metadata)) }
     }
@@ -488,8 +479,25 @@ public struct PendingDelivery: Sendable {
 struct BatchEncoding: Sendable {
     var encoder: RecordBatchEncoder
 
-    func encode(_ records: [Record]) throws -> ByteBuffer {
+    func encode(_ records: RecordBatchBuilder) throws -> ByteBuffer {
         ByteBuffer(bytes: try encoder.encode(records))
+    }
+
+    /// The batch encoded: its precompressed bytes with this producer state, once they are ready.
+    func encode(_ batch: ProducerBatch) async throws -> ByteBuffer {
+        guard let precompressed = batch.precompressed else { return try encode(batch.builder) }
+        var bytes = try await precompressed.value
+        encoder.stampProducerState(&bytes)
+        return ByteBuffer(bytes: bytes)
+    }
+}
+
+extension RecordMetadata {
+    /// Where the record at `index` of a batch landed, from the broker's answer for the batch.
+    init(_ partition: TopicPartition, index: Int, timestamp: Int64, outcome: BatchOutcome) {
+        self.init(
+            topic: partition.topic, partition: partition.partition, offset: outcome.baseOffset + Int64(index),
+            timestamp: outcome.logAppendTime >= 0 ? outcome.logAppendTime : timestamp)
     }
 }
 
@@ -498,30 +506,4 @@ struct BatchEncoding: Sendable {
 struct BatchOutcome: Sendable {
     var baseOffset: Int64
     var logAppendTime: Int64
-}
-
-/// Records bound for one partition, sent together as one record batch.
-struct ProducerBatch {
-    let partition: TopicPartition
-    let created = ContinuousClock.now
-    /// Completed once, when the broker acknowledges the batch or it fails for good.
-    let promise: EventLoopPromise<BatchOutcome>
-    var records: [Record] = []
-    var bytes = 0
-    var encoded: ByteBuffer?
-    var attempts = 0
-    var notBefore: ContinuousClock.Instant?
-
-    init(partition: TopicPartition, promise: EventLoopPromise<BatchOutcome>) {
-        self.partition = partition
-        self.promise = promise
-    }
-
-    /// Adds a record; returns its index in the batch, the batch's size after it, and the
-    /// batch's outcome.
-    mutating func append(_ record: Record, size: Int) -> (index: Int, bytes: Int, outcome: EventLoopFuture<BatchOutcome>) {
-        records.append(record)
-        bytes += size
-        return (records.count - 1, bytes, promise.futureResult)
-    }
 }

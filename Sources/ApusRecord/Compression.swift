@@ -132,17 +132,26 @@ public enum Compression {
     }
 
     static func lz4Compress(_ input: UnsafeRawBufferPointer) throws -> [UInt8] {
-        var preferences = lz4Preferences()
-        let bound = LZ4F_compressFrameBound(input.count, &preferences)
-        var output = [UInt8](repeating: 0, count: bound)
-        let written = output.withUnsafeMutableBytes { out in
-            LZ4F_compressFrame(out.baseAddress, out.count, input.baseAddress, input.count, &preferences)
+        try [UInt8](unsafeUninitializedCapacity: lz4CompressBound(input.count)) { buffer, count in
+            count = try lz4Compress(input, into: UnsafeMutableRawBufferPointer(buffer))
         }
+    }
+
+    /// The most bytes an LZ4 frame of `count` input bytes can take.
+    public static func lz4CompressBound(_ count: Int) -> Int {
+        var preferences = lz4Preferences()
+        return LZ4F_compressFrameBound(count, &preferences)
+    }
+
+    /// Writes `input` as one LZ4 frame into `output` (at least ``lz4CompressBound(_:)`` bytes);
+    /// returns the bytes written.
+    public static func lz4Compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws -> Int {
+        var preferences = lz4Preferences()
+        let written = LZ4F_compressFrame(output.baseAddress, output.count, input.baseAddress, input.count, &preferences)
         if LZ4F_isError(written) != 0 {
             throw RecordError.compressionFailed(String(cString: LZ4F_getErrorName(written)))
         }
-        output.removeSubrange(written...)
-        return output
+        return written
     }
 
     static func lz4Decompress(_ input: UnsafeRawBufferPointer, maxOutputBytes: Int) throws -> [UInt8] {

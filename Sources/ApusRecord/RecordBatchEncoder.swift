@@ -1,5 +1,9 @@
 /// Writes record batches v2 as producers send them: offsets deltas 0..n-1 from `baseOffset`,
 /// timestamps as deltas from the first record's, the records region compressed whole.
+///
+/// The records region is built by a ``RecordBatchBuilder``; the encoder adds the header and
+/// the compression, so a producer can encode each record once, when it is added, and decide the
+/// producer id, epoch and sequence only when the batch is sent (as Kafka's `MemoryRecordsBuilder`).
 public struct RecordBatchEncoder: Sendable {
     public var baseOffset: Int64 = 0
     public var partitionLeaderEpoch: Int32 = -1
@@ -24,40 +28,64 @@ public struct RecordBatchEncoder: Sendable {
     /// Encodes `records` into one batch. Each record's offset is ignored: the i-th record gets
     /// offset delta i. An empty batch is valid and gets baseTimestamp -1, as Kafka writes it.
     public func encode(_ records: [Record]) throws -> [UInt8] {
-        let baseTimestamp = records.first?.timestamp ?? -1
-        let maxTimestamp = records.lazy.map(\.timestamp).max() ?? -1
+        var builder = RecordBatchBuilder()
+        for record in records { builder.append(record) }
+        return try encode(builder)
+    }
 
-        var body: [UInt8] = []
-        body.reserveCapacity(records.reduce(0) { $0 + Self.encodedSize(of: $1, baseTimestamp: baseTimestamp, offsetDelta: 0) + 5 })
-        for (index, record) in records.enumerated() {
-            Self.append(record, offsetDelta: Int32(index), baseTimestamp: baseTimestamp, to: &body)
-        }
-        if compression != .none {
-            body = try body.withUnsafeBytes { (raw) throws -> [UInt8] in
-                try Compression.compress(raw, codec: compression)
+    /// Encodes the records `builder` holds into one batch: header, then the records region,
+    /// compressed by ``compression``, written straight after the header.
+    public func encode(_ builder: RecordBatchBuilder) throws -> [UInt8] {
+        let headerSize = RecordBatchLayout.headerSize
+        var batch: [UInt8]
+        switch compression {
+        case .lz4:
+            batch = try builder.records.withUnsafeBytes { region in
+                let bound = Compression.lz4CompressBound(region.count)
+                return try [UInt8](unsafeUninitializedCapacity: headerSize + bound) { buffer, count in
+                    let body = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[headerSize...])
+                    count = headerSize + (try Compression.lz4Compress(region, into: body))
+                }
             }
+        case .none:
+            batch = [UInt8](repeating: 0, count: headerSize)
+            batch.append(contentsOf: builder.records)
+        default:
+            batch = [UInt8](repeating: 0, count: headerSize)
+            batch.append(contentsOf: try builder.records.withUnsafeBytes { try Compression.compress($0, codec: compression) })
         }
-
-        var batch: [UInt8] = []
-        batch.reserveCapacity(RecordBatchLayout.headerSize + body.count)
-        batch.appendBigEndian(baseOffset)
-        batch.appendBigEndian(Int32(RecordBatchLayout.headerSize - RecordBatchLayout.logOverhead + body.count))
-        batch.appendBigEndian(partitionLeaderEpoch)
-        batch.append(UInt8(bitPattern: RecordBatchLayout.currentMagic))
-        batch.appendBigEndian(UInt32(0))  // CRC, filled in below
-        let attributes = RecordBatchAttributes(
-            compression: compression, timestampType: timestampType, isTransactional: isTransactional)
-        batch.appendBigEndian(attributes.rawValue)
-        batch.appendBigEndian(Int32(max(records.count - 1, 0)))
-        batch.appendBigEndian(baseTimestamp)
-        batch.appendBigEndian(maxTimestamp)
-        batch.appendBigEndian(producerId)
-        batch.appendBigEndian(producerEpoch)
-        batch.appendBigEndian(baseSequence)
-        batch.appendBigEndian(Int32(records.count))
-        batch.append(contentsOf: body)
+        batch.withUnsafeMutableBytes { raw in
+            func store<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+                raw.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
+            }
+            store(baseOffset, at: RecordBatchLayout.baseOffset)
+            store(Int32(raw.count - RecordBatchLayout.logOverhead), at: RecordBatchLayout.batchLength)
+            store(partitionLeaderEpoch, at: RecordBatchLayout.partitionLeaderEpoch)
+            store(RecordBatchLayout.currentMagic, at: RecordBatchLayout.magic)
+            let attributes = RecordBatchAttributes(
+                compression: compression, timestampType: timestampType, isTransactional: isTransactional)
+            store(attributes.rawValue, at: RecordBatchLayout.attributes)
+            store(Int32(max(builder.recordCount - 1, 0)), at: RecordBatchLayout.lastOffsetDelta)
+            store(builder.baseTimestamp, at: RecordBatchLayout.baseTimestamp)
+            store(builder.maxTimestamp, at: RecordBatchLayout.maxTimestamp)
+            store(producerId, at: RecordBatchLayout.producerId)
+            store(producerEpoch, at: RecordBatchLayout.producerEpoch)
+            store(baseSequence, at: RecordBatchLayout.baseSequence)
+            store(Int32(builder.recordCount), at: RecordBatchLayout.recordCount)
+        }
         RecordBatchEncoder.updateChecksum(&batch)
         return batch
+    }
+
+    /// Sets the producer id, epoch and base sequence of the encoded batch at the start of
+    /// `batch` and recomputes its CRC: a batch can be compressed before its sequence is known.
+    public func stampProducerState(_ batch: inout [UInt8]) {
+        batch.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: producerId.bigEndian, toByteOffset: RecordBatchLayout.producerId, as: Int64.self)
+            raw.storeBytes(of: producerEpoch.bigEndian, toByteOffset: RecordBatchLayout.producerEpoch, as: Int16.self)
+            raw.storeBytes(of: baseSequence.bigEndian, toByteOffset: RecordBatchLayout.baseSequence, as: Int32.self)
+        }
+        Self.updateChecksum(&batch)
     }
 
     /// Recomputes the CRC of the batch at the start of `batch` (after changing fields it covers).
@@ -68,40 +96,94 @@ public struct RecordBatchEncoder: Sendable {
         }
     }
 
-    static func bodySize(of record: Record, baseTimestamp: Int64, offsetDelta: Int32) -> Int {
+    /// Bytes the record takes in a batch, its length varint included.
+    public static func encodedSize(of record: Record, baseTimestamp: Int64, offsetDelta: Int32) -> Int {
+        let body = RecordBatchBuilder.bodySize(
+            timestampDelta: record.timestamp &- baseTimestamp, offsetDelta: offsetDelta,
+            key: record.key, value: record.value, headers: record.headers)
+        return Varint.size(Int64(body)) + body
+    }
+}
+
+/// The uncompressed records region of one batch, encoded as records are added: each record is
+/// copied once, into one growing buffer, and the batch needs no list of records to encode.
+public struct RecordBatchBuilder: Sendable {
+    /// Records added so far; the next one gets this offset delta.
+    public private(set) var recordCount = 0
+    /// The first record's timestamp (-1 while empty); the others are written as deltas from it.
+    public private(set) var baseTimestamp: Int64 = -1
+    /// The largest timestamp added (-1 while empty).
+    public private(set) var maxTimestamp: Int64 = -1
+    /// The encoded records, uncompressed.
+    public private(set) var records: [UInt8] = []
+
+    /// An empty region with room for `capacity` bytes before it grows.
+    public init(capacity: Int = 0) {
+        records.reserveCapacity(capacity)
+    }
+
+    /// The size of the batch if sent uncompressed: header and records.
+    public var uncompressedBatchSize: Int { RecordBatchLayout.headerSize + records.count }
+
+    /// At most the bytes a record with these fields adds, whatever its timestamp and position
+    /// (each varint at its widest), so a caller can check room before encoding.
+    public static func maximumEncodedSize(keyCount: Int?, valueCount: Int?, headers: [RecordHeader]) -> Int {
+        // length (5) + attributes (1) + timestamp delta (10) + offset delta (5) + key and value lengths (5 + 5)
+        // + header count (5)
+        var size = 36 + (keyCount ?? 0) + (valueCount ?? 0)
+        for header in headers { size += 10 + header.key.utf8.count + (header.value?.count ?? 0) }
+        return size
+    }
+
+    /// Appends a record; returns its offset delta in the batch.
+    @discardableResult
+    public mutating func append(timestamp: Int64, key: [UInt8]?, value: [UInt8]?, headers: [RecordHeader] = []) -> Int {
+        if recordCount == 0 {
+            baseTimestamp = timestamp
+            maxTimestamp = timestamp
+        }
+        maxTimestamp = Swift.max(maxTimestamp, timestamp)
+        let offsetDelta = recordCount
+        let timestampDelta = timestamp &- baseTimestamp
+        let body = Self.bodySize(
+            timestampDelta: timestampDelta, offsetDelta: Int32(truncatingIfNeeded: offsetDelta), key: key, value: value, headers: headers)
+        records.appendVarint(Int64(body))
+        records.append(0)  // record attributes, unused
+        records.appendVarint(timestampDelta)
+        records.appendVarint(Int64(offsetDelta))
+        Self.appendNullableBytes(key, to: &records)
+        Self.appendNullableBytes(value, to: &records)
+        records.appendVarint(Int64(headers.count))
+        for header in headers {
+            records.appendVarint(Int64(header.key.utf8.count))
+            records.append(contentsOf: header.key.utf8)
+            Self.appendNullableBytes(header.value, to: &records)
+        }
+        recordCount += 1
+        return offsetDelta
+    }
+
+    /// Appends a record (its offset is ignored); returns its offset delta in the batch.
+    @discardableResult
+    public mutating func append(_ record: Record) -> Int {
+        append(timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers)
+    }
+
+    static func bodySize(
+        timestampDelta: Int64, offsetDelta: Int32, key: [UInt8]?, value: [UInt8]?, headers: [RecordHeader]
+    ) -> Int {
         var size = 1  // attributes
-        size += Varint.size(record.timestamp &- baseTimestamp)
+        size += Varint.size(timestampDelta)
         size += Varint.size(Int64(offsetDelta))
-        size += Varint.size(Int64(record.key?.count ?? -1)) + (record.key?.count ?? 0)
-        size += Varint.size(Int64(record.value?.count ?? -1)) + (record.value?.count ?? 0)
-        size += Varint.size(Int64(record.headers.count))
-        for header in record.headers {
+        size += Varint.size(Int64(key?.count ?? -1)) + (key?.count ?? 0)
+        size += Varint.size(Int64(value?.count ?? -1)) + (value?.count ?? 0)
+        size += Varint.size(Int64(headers.count))
+        for header in headers {
             let keyCount = header.key.utf8.count
             size += Varint.size(Int64(keyCount)) + keyCount
             size += Varint.size(Int64(header.value?.count ?? -1)) + (header.value?.count ?? 0)
         }
         return size
-    }
-
-    /// Bytes the record takes in a batch, its length varint included.
-    public static func encodedSize(of record: Record, baseTimestamp: Int64, offsetDelta: Int32) -> Int {
-        let body = bodySize(of: record, baseTimestamp: baseTimestamp, offsetDelta: offsetDelta)
-        return Varint.size(Int64(body)) + body
-    }
-
-    static func append(_ record: Record, offsetDelta: Int32, baseTimestamp: Int64, to out: inout [UInt8]) {
-        out.appendVarint(Int64(bodySize(of: record, baseTimestamp: baseTimestamp, offsetDelta: offsetDelta)))
-        out.append(0)  // record attributes, unused
-        out.appendVarint(record.timestamp &- baseTimestamp)
-        out.appendVarint(Int64(offsetDelta))
-        appendNullableBytes(record.key, to: &out)
-        appendNullableBytes(record.value, to: &out)
-        out.appendVarint(Int64(record.headers.count))
-        for header in record.headers {
-            out.appendVarint(Int64(header.key.utf8.count))
-            out.append(contentsOf: header.key.utf8)
-            appendNullableBytes(header.value, to: &out)
-        }
     }
 
     static func appendNullableBytes(_ bytes: [UInt8]?, to out: inout [UInt8]) {

@@ -35,15 +35,15 @@ struct BenchProduceCommand: AsyncParsableCommand {
             let values = BenchPayloads.jsonLike(size: recordSize)
             let statistics = BenchStatistics()
             statistics.reserve(records: count)
-            // Acknowledgements are timed in callbacks on the producer's I/O thread and handed to
-            // the statistics in batches of 1,000, so timing costs no task switch per record.
+            // Acknowledgements are timed in delivery callbacks on the producer's I/O thread and
+            // handed to the statistics in batches of 1,000, so timing costs no task switch per record.
             let acknowledgements = AckCollector(statistics: statistics, recordSize: recordSize)
             do {
                 try await withLiveProgress(statistics, total: count) {
                     for i in 0..<count {
                         let record = ProducerRecord(topic: topic, value: values[i % values.count])
                         let submitted = ContinuousClock.now
-                        try await producer.submit(record).whenComplete { result in
+                        try await producer.submit(record) { result in
                             acknowledgements.record(result, submitted: submitted)
                         }
                     }

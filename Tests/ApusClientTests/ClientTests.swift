@@ -2,6 +2,7 @@ import ApusBroker
 import ApusClient
 import ApusRecord
 import Foundation
+import Synchronization
 import Testing
 
 func withEmbeddedBroker(settings: [(String, String)] = [], _ body: (EmbeddedBroker) async throws -> Void) async throws {
@@ -189,6 +190,33 @@ func drain(_ consumer: Consumer) async throws -> [ConsumerRecord] {
             #expect(try await last!.metadata().offset == 1_999)
             await producer.close()
             await #expect(throws: KafkaClientError.closed) { try await producer.send(ProducerRecord(topic: "bp", value: "late")) }
+        }
+    }
+
+    @Test func deliveryCallbacksRunInOrderBeforeFlushReturns() async throws {
+        try await withEmbeddedBroker { broker in
+            var configuration = producerConfiguration(broker)
+            // Batches of about 256 KiB: compressed when sealed, stamped with their sequence when sent.
+            configuration.compression = .lz4
+            configuration.batchSize = 256 << 10
+            configuration.linger = .milliseconds(50)
+            let producer = Producer(configuration: configuration)
+            let delivered = Mutex<[Int64]>([])
+            let count = 3_000
+            for i in 0..<count {
+                try await producer.submit(ProducerRecord(topic: "callbacks", partition: 0, value: String(repeating: "v", count: 200) + "\(i)")) {
+                    result in
+                    delivered.withLock { $0.append((try? result.get().offset) ?? -1) }
+                }
+            }
+            await producer.flush()
+            #expect(delivered.withLock { $0 } == Array(0..<Int64(count)))
+            await producer.close()
+            let consumer = Consumer(configuration: consumerConfiguration(broker))
+            try await consumer.assign([TopicPartition("callbacks", 0)], from: .beginning)
+            let records = try await drain(consumer)
+            await consumer.close()
+            #expect(records.map(\.valueString) == (0..<count).map { String(repeating: "v", count: 200) + "\($0)" })
         }
     }
 

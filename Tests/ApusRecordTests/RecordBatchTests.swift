@@ -201,4 +201,32 @@ import Testing
             #expect(throws: RecordError.self) { try reader.readVarint() }
         }
     }
+
+    @Test(arguments: [CompressionCodec.none, .gzip, .lz4])
+    func aBatchEncodedBeforeItsSequenceIsKnownIsStampedWithAValidChecksum(codec: CompressionCodec) throws {
+        var builder = RecordBatchBuilder()
+        for record in Self.shapes()[5].1 { builder.append(record) }
+        var bytes = try RecordBatchEncoder(compression: codec).encode(builder)
+        #expect(try RecordBatchDecoder.decode(bytes).header.producerId == -1)
+        let stamped = RecordBatchEncoder(compression: codec, producerId: 42, producerEpoch: 3, baseSequence: 1000)
+        stamped.stampProducerState(&bytes)
+        let header = try RecordBatchHeader.validated(bytes)
+        #expect(header.producerId == 42 && header.producerEpoch == 3 && header.baseSequence == 1000)
+        // The same bytes as encoding with the producer state from the start.
+        #expect(bytes == (try stamped.encode(builder)))
+        #expect(try RecordBatchDecoder.decode(bytes).records.count == 5000)
+    }
+
+    @Test func maximumEncodedSizeBoundsWhatEachRecordAdds() {
+        for (name, records) in Self.shapes() {
+            var builder = RecordBatchBuilder()
+            for record in records {
+                let before = builder.records.count
+                builder.append(record)
+                let bound = RecordBatchBuilder.maximumEncodedSize(
+                    keyCount: record.key?.count, valueCount: record.value?.count, headers: record.headers)
+                #expect(builder.records.count - before <= bound, "\(name)")
+            }
+        }
+    }
 }

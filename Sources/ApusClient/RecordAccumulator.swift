@@ -1,0 +1,334 @@
+import ApusRecord
+import NIOCore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where ``Producer/submit(_:)`` puts records, as Kafka's `RecordAccumulator`: one open batch
+/// per partition, each record encoded into its batch as it arrives, and the accounting of
+/// buffered bytes that gives backpressure. Behind one lock, held for the few hundred
+/// nanoseconds an append takes, so a submit costs no task switch; the producer's actor takes
+/// the sealed batches from here and does everything that talks to brokers.
+final class RecordAccumulator: Sendable {
+    /// What the producer's actor should do after an append.
+    struct Signal: OptionSet, Sendable {
+        let rawValue: Int
+        /// Batches were sealed: collect them.
+        static let collect = Signal(rawValue: 1)
+        /// A batch was opened whose linger ends before the sender loop planned to wake up.
+        static let wake = Signal(rawValue: 2)
+    }
+
+    enum AppendOutcome {
+        case appended(PendingDelivery, Signal)
+        /// The topic's layout is unknown or older than ``layoutCacheAge``.
+        case needsLayout
+        /// The buffer is full: wait for room for this many bytes.
+        case needsRoom(Int)
+        case unknownPartition(Int32)
+        case closed
+    }
+
+    /// How long a topic's layout is used before the cluster is asked again.
+    static let layoutCacheAge = Duration.seconds(1)
+
+    /// One topic's layout and open batches. A class, so that an append reaches its batch
+    /// through one dictionary lookup and changes it in place; it lives only inside ``state``.
+    private final class TopicState {
+        var layout: TopicLayout
+        var fetchedAt: ContinuousClock.Instant
+        /// The open batch of each partition, by index.
+        var open: [ProducerBatch?] = []
+        /// Kafka's sticky partitioner (KIP-480/794) for null-keyed records: one partition until
+        /// about a batch of bytes went there, then another one at random.
+        var sticky: (partition: Int32, bytes: Int)?
+
+        init(layout: TopicLayout, fetchedAt: ContinuousClock.Instant) {
+            self.layout = layout
+            self.fetchedAt = fetchedAt
+        }
+    }
+
+    private struct State {
+        var topics: [String: TopicState] = [:]
+        var sealed: [ProducerBatch] = []
+        var collectScheduled = false
+        /// When the sender loop will next wake up by itself; nil before it first runs.
+        var senderWakesAt: ContinuousClock.Instant?
+        var bufferedBytes = 0
+        var pendingRecords = 0
+        var flushing = 0
+        var closed = false
+        var roomWaiters: [CheckedContinuation<Void, Never>] = []
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+    private let batchSize: Int
+    private let bufferMemory: Int
+    private let linger: Duration
+    private let eventLoop: EventLoop
+
+    init(batchSize: Int, bufferMemory: Int, linger: Duration, eventLoop: EventLoop) {
+        self.batchSize = batchSize
+        self.bufferMemory = bufferMemory
+        self.linger = linger
+        self.eventLoop = eventLoop
+    }
+
+    var isClosed: Bool { state.withLock { $0.closed } }
+    var isFlushing: Bool { state.withLock { $0.flushing > 0 } }
+
+    /// Encodes `record` into its partition's open batch, sealing that batch when full.
+    func append(
+        _ record: ProducerRecord, now: ContinuousClock.Instant, onDelivery: DeliveryCallback? = nil
+    ) -> AppendOutcome {
+        let size = RecordBatchBuilder.maximumEncodedSize(
+            keyCount: record.key?.count, valueCount: record.value?.count, headers: record.headers)
+        let timestamp = record.timestamp ?? currentTimeMilliseconds()
+        return state.withLock { state in
+            guard !state.closed else { return .closed }
+            guard let topic = state.topics[record.topic], now - topic.fetchedAt < Self.layoutCacheAge else {
+                return .needsLayout
+            }
+            guard state.bufferedBytes == 0 || state.bufferedBytes + size <= bufferMemory else { return .needsRoom(size) }
+            let partition: Int32
+            if let fixed = record.partition {
+                guard topic.layout.leaders[fixed] != nil, Int(fixed) < topic.open.count else { return .unknownPartition(fixed) }
+                partition = fixed
+            } else if let key = record.key {
+                partition = Murmur2.partition(forKey: key, partitionCount: topic.layout.partitionCount)
+            } else {
+                partition = stickyPartition(topic, size: size)
+            }
+            var signal: Signal = []
+            let (delivery, opened, sealed) = Self.append(
+                record, timestamp: timestamp, size: size, onDelivery: onDelivery, to: &topic.open[Int(partition)],
+                partition: partition, now: now, batchSize: batchSize, sealWhenAppended: state.flushing > 0, eventLoop: eventLoop)
+            state.bufferedBytes += size
+            state.pendingRecords += 1
+            if opened {
+                let deadline = now + linger
+                if state.senderWakesAt.map({ deadline < $0 }) ?? true {
+                    state.senderWakesAt = deadline
+                    signal.insert(.wake)
+                }
+            }
+            if sealed.0 != nil || sealed.1 != nil {
+                if let first = sealed.0 { state.sealed.append(first) }
+                if let second = sealed.1 { state.sealed.append(second) }
+                if !state.collectScheduled {
+                    state.collectScheduled = true
+                    signal.insert(.collect)
+                }
+            }
+            return .appended(delivery, signal)
+        }
+    }
+
+    /// Appends to the partition's open batch in place, opening one first if there is none or
+    /// the record would not fit; returns the batches that were sealed (the full one before the
+    /// record, the one the record filled).
+    private static func append(
+        _ record: ProducerRecord, timestamp: Int64, size: Int, onDelivery: DeliveryCallback?, to batch: inout ProducerBatch?,
+        partition: Int32, now: ContinuousClock.Instant, batchSize: Int, sealWhenAppended: Bool, eventLoop: EventLoop
+    ) -> (PendingDelivery, opened: Bool, sealed: (ProducerBatch?, ProducerBatch?)) {
+        // Only mutating calls through `batch?` and `batch!`: they work on the batch in place,
+        // where reading a property through them would copy the whole batch first.
+        var full: ProducerBatch?
+        if batch?.uncompressedSize(adding: size) ?? 0 > batchSize { full = batch.take() }
+        let opened = batch == nil
+        if opened {
+            batch = ProducerBatch(
+                partition: TopicPartition(record.topic, partition), created: now, capacity: min(batchSize, 1 << 20),
+                promise: eventLoop.makePromise())
+        }
+        let (index, outcome, batchPartition, batchBytes) = batch!.append(
+            timestamp: timestamp, key: record.key, value: record.value, headers: record.headers, size: size, onDelivery: onDelivery)
+        let delivery = PendingDelivery(batch: outcome, index: index, partition: batchPartition, timestamp: timestamp)
+        let filled = sealWhenAppended || batchBytes >= batchSize ? batch.take() : nil
+        return (delivery, opened, (full, filled))
+    }
+
+    private func stickyPartition(_ topic: TopicState, size: Int) -> Int32 {
+        let count = topic.layout.partitionCount
+        if let sticky = topic.sticky, sticky.partition < count, sticky.bytes < batchSize {
+            topic.sticky = (sticky.partition, sticky.bytes + size)
+            return sticky.partition
+        }
+        var next = Int32.random(in: 0..<Int32(count))
+        if count > 1, let previous = topic.sticky?.partition, next == previous {
+            next = (next + 1) % Int32(count)
+        }
+        topic.sticky = (next, size)
+        return next
+    }
+
+    /// Takes in `layout` for its topic, keeping the open batches.
+    func update(_ layout: TopicLayout, at now: ContinuousClock.Instant) {
+        let count = (layout.leaders.keys.max().map { Int($0) + 1 }) ?? 0
+        state.withLock { state in
+            let topic = state.topics[layout.name] ?? TopicState(layout: layout, fetchedAt: now)
+            topic.layout = layout
+            topic.fetchedAt = now
+            if topic.open.count < count { topic.open += Array(repeating: nil, count: count - topic.open.count) }
+            state.topics[layout.name] = topic
+        }
+    }
+
+    /// Waits until `size` more bytes fit in the buffer, or the producer closed.
+    func waitForRoom(_ size: Int) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let fits = state.withLock { state in
+                if state.closed || state.bufferedBytes == 0 || state.bufferedBytes + size <= bufferMemory { return true }
+                state.roomWaiters.append(continuation)
+                return false
+            }
+            if fits { continuation.resume() }
+        }
+    }
+
+    /// The sealed batches, in the order they were sealed.
+    func drainSealed() -> [ProducerBatch] {
+        state.withLock { state in
+            state.collectScheduled = false
+            defer { state.sealed.removeAll() }
+            return state.sealed
+        }
+    }
+
+    /// Seals every open batch whose linger is over (all of them while flushing or closed), and
+    /// records that the sender loop sleeps until the earlier of `otherDeadline` and the next
+    /// linger deadline, which it returns. An append that opens a batch with an earlier deadline
+    /// signals ``Signal/wake``.
+    func sealExpired(now: ContinuousClock.Instant, otherDeadline: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        state.withLock { state in
+            var deadline = otherDeadline
+            let all = state.flushing > 0 || state.closed
+            for topic in state.topics.values {
+                for slot in topic.open.indices {
+                    guard let created = topic.open[slot]?.created else { continue }
+                    if all || created + linger <= now {
+                        state.sealed.append(topic.open[slot].take()!)
+                    } else {
+                        deadline = min(deadline, created + linger)
+                    }
+                }
+            }
+            state.senderWakesAt = deadline
+            return deadline
+        }
+    }
+
+    /// Seals every open batch, and from now until ``endFlush()`` every record as soon as it is
+    /// appended.
+    func beginFlush() {
+        state.withLock { state in
+            state.flushing += 1
+            for topic in state.topics.values {
+                for slot in topic.open.indices {
+                    if let batch = topic.open[slot].take() { state.sealed.append(batch) }
+                }
+            }
+        }
+    }
+
+    func endFlush() {
+        state.withLock { $0.flushing -= 1 }
+    }
+
+    /// Waits until no record is buffered or in flight.
+    func waitUntilIdle() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let idle = state.withLock { state in
+                if state.pendingRecords == 0 { return true }
+                state.idleWaiters.append(continuation)
+                return false
+            }
+            if idle { continuation.resume() }
+        }
+    }
+
+    /// Refuses further appends and lets everyone waiting for room go on (to find it closed).
+    func close() {
+        let waiters = state.withLock { state in
+            state.closed = true
+            defer { state.roomWaiters.removeAll() }
+            return state.roomWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// A batch is done (acknowledged or failed): its bytes leave the buffer.
+    func release(bytes: Int, records: Int) {
+        let (room, idle) = state.withLock { state in
+            state.bufferedBytes -= bytes
+            state.pendingRecords -= records
+            let room = state.roomWaiters
+            state.roomWaiters.removeAll()
+            var idle: [CheckedContinuation<Void, Never>] = []
+            if state.pendingRecords == 0 { swap(&idle, &state.idleWaiters) }
+            return (room, idle)
+        }
+        for waiter in room + idle { waiter.resume() }
+    }
+}
+
+/// What ``Producer/submit(_:onDelivery:)`` calls with a record's outcome.
+typealias DeliveryCallback = @Sendable (Result<RecordMetadata, Error>) -> Void
+
+/// Records bound for one partition, sent together as one record batch.
+struct ProducerBatch: Sendable {
+    let partition: TopicPartition
+    let created: ContinuousClock.Instant
+    /// Completed once, when the broker acknowledges the batch or it fails for good.
+    let promise: EventLoopPromise<BatchOutcome>
+    /// The records, encoded as they were appended.
+    private(set) var builder: RecordBatchBuilder
+    /// Bytes counted against the buffer (each record's upper bound).
+    private(set) var bytes = 0
+    /// Callbacks given to ``Producer/submit(_:onDelivery:)``, with their records' indexes.
+    private(set) var callbacks: [(index: Int, timestamp: Int64, call: DeliveryCallback)] = []
+    /// The batch compressed and encoded without producer id, epoch and sequence, started off
+    /// the actor when it was sealed, so compressing overlaps the partition's request in flight.
+    var precompressed: Task<[UInt8], Error>?
+    var encoded: ByteBuffer?
+    var attempts = 0
+    var notBefore: ContinuousClock.Instant?
+
+    init(partition: TopicPartition, created: ContinuousClock.Instant, capacity: Int, promise: EventLoopPromise<BatchOutcome>) {
+        self.partition = partition
+        self.created = created
+        self.promise = promise
+        self.builder = RecordBatchBuilder(capacity: capacity)
+    }
+
+    var recordCount: Int { builder.recordCount }
+
+    /// Adds a record; returns its index in the batch, the batch's outcome and partition, and the
+    /// batch's uncompressed size after it.
+    mutating func append(
+        timestamp: Int64, key: [UInt8]?, value: [UInt8]?, headers: [RecordHeader], size: Int, onDelivery: DeliveryCallback?
+    ) -> (index: Int, outcome: EventLoopFuture<BatchOutcome>, partition: TopicPartition, uncompressedSize: Int) {
+        bytes += size
+        let index = builder.append(timestamp: timestamp, key: key, value: value, headers: headers)
+        if let onDelivery { callbacks.append((index, timestamp, onDelivery)) }
+        return (index, promise.futureResult, partition, builder.uncompressedBatchSize)
+    }
+
+    /// The uncompressed size with a record of at most `size` bytes more. Mutating only so that
+    /// it is called in place through an optional (see `RecordAccumulator.append`).
+    mutating func uncompressedSize(adding size: Int) -> Int {
+        builder.uncompressedBatchSize + size
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch, as Kafka stamps records (`System.currentTimeMillis`).
+func currentTimeMilliseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+}
