@@ -97,14 +97,13 @@ public actor Producer: Service {
 
     private nonisolated func submit(_ record: ProducerRecord, callback: DeliveryCallback?) async throws -> PendingDelivery {
         while true {
-            let now = ContinuousClock.now
-            switch accumulator.append(record, now: now, onDelivery: callback) {
+            switch accumulator.append(record, onDelivery: callback) {
             case .appended(let delivery, let signal):
                 if !signal.isEmpty { Task { await self.senderSignal(signal) } }
                 return delivery
             case .needsLayout:
                 let layout = try await cluster.layout(of: record.topic, autoCreate: configuration.allowAutoTopicCreation)
-                accumulator.update(layout, at: now)
+                accumulator.update(layout, at: .now)
             case .needsRoom(let size):
                 await accumulator.waitForRoom(size)
             case .unknownPartition(let partition):

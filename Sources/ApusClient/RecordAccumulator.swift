@@ -84,16 +84,14 @@ final class RecordAccumulator: Sendable {
 
     /// Encodes `record` into its partition's open batch, sealing that batch when full.
     func append(
-        _ record: ProducerRecord, now: ContinuousClock.Instant, onDelivery: DeliveryCallback? = nil
+        _ record: ProducerRecord, onDelivery: DeliveryCallback? = nil
     ) -> AppendOutcome {
         let size = RecordBatchBuilder.maximumEncodedSize(
             keyCount: record.key?.count, valueCount: record.value?.count, headers: record.headers)
         let timestamp = record.timestamp ?? currentTimeMilliseconds()
         return state.withLock { state in
             guard !state.closed else { return .closed }
-            guard let topic = state.topics[record.topic], now - topic.fetchedAt < Self.layoutCacheAge else {
-                return .needsLayout
-            }
+            guard let topic = state.topics[record.topic] else { return .needsLayout }
             guard state.bufferedBytes == 0 || state.bufferedBytes + size <= bufferMemory else { return .needsRoom(size) }
             let partition: Int32
             if let fixed = record.partition {
@@ -104,13 +102,22 @@ final class RecordAccumulator: Sendable {
             } else {
                 partition = stickyPartition(topic, size: size)
             }
+            // The clock is read only to open a batch: that is when a layout older than
+            // `layoutCacheAge` is refreshed, and when the batch's linger starts.
+            let slot = Int(partition)
+            var now: ContinuousClock.Instant?
+            if topic.open[slot]?.uncompressedSize(adding: size) ?? .max > batchSize {
+                let clock = ContinuousClock.now
+                guard clock - topic.fetchedAt < Self.layoutCacheAge else { return .needsLayout }
+                now = clock
+            }
             var signal: Signal = []
             let (delivery, opened, sealed) = Self.append(
                 record, timestamp: timestamp, size: size, onDelivery: onDelivery, to: &topic.open[Int(partition)],
                 partition: partition, now: now, batchSize: batchSize, sealWhenAppended: state.flushing > 0, eventLoop: eventLoop)
             state.bufferedBytes += size
             state.pendingRecords += 1
-            if opened {
+            if opened, let now {
                 let deadline = now + linger
                 if state.senderWakesAt.map({ deadline < $0 }) ?? true {
                     state.senderWakesAt = deadline
@@ -134,7 +141,7 @@ final class RecordAccumulator: Sendable {
     /// record, the one the record filled).
     private static func append(
         _ record: ProducerRecord, timestamp: Int64, size: Int, onDelivery: DeliveryCallback?, to batch: inout ProducerBatch?,
-        partition: Int32, now: ContinuousClock.Instant, batchSize: Int, sealWhenAppended: Bool, eventLoop: EventLoop
+        partition: Int32, now: ContinuousClock.Instant?, batchSize: Int, sealWhenAppended: Bool, eventLoop: EventLoop
     ) -> (PendingDelivery, opened: Bool, sealed: (ProducerBatch?, ProducerBatch?)) {
         // Only mutating calls through `batch?` and `batch!`: they work on the batch in place,
         // where reading a property through them would copy the whole batch first.
@@ -143,7 +150,7 @@ final class RecordAccumulator: Sendable {
         let opened = batch == nil
         if opened {
             batch = ProducerBatch(
-                partition: TopicPartition(record.topic, partition), created: now, capacity: min(batchSize, 1 << 20),
+                partition: TopicPartition(record.topic, partition), created: now ?? .now, capacity: min(batchSize, 1 << 20),
                 promise: eventLoop.makePromise())
         }
         let (index, outcome, batchPartition, batchBytes) = batch!.append(
