@@ -19,7 +19,11 @@ import ServiceLifecycle
 ///
 /// Records arrive as ``batches`` (micro-batches: a contiguous run of one partition's records) or
 /// ``records`` (one at a time); iterate one of them from one task. Fetching happens while the
-/// sequence is iterated, so a slow loop slows fetching down (natural backpressure). Group
+/// sequence is iterated, so a slow loop slows fetching down (natural backpressure). A partition
+/// is fetched again as soon as everything buffered of it has been handed out, so the next Fetch
+/// is on the wire, and its record batches are being decoded concurrently off the actor, while the
+/// application processes the last batch. Memory stays bounded: at most one fetch's records per
+/// partition are buffered, and one round of Fetch requests is out at a time. Group
 /// heartbeats are sent by a background task every ``ConsumerConfiguration/heartbeatInterval``,
 /// independently of the application, so a batch may take longer than the session timeout to
 /// process; it must stay within ``ConsumerConfiguration/rebalanceTimeout`` (`max.poll.interval.ms`),
@@ -38,6 +42,9 @@ public actor Consumer: Service {
     private var paused: Set<TopicPartition> = []
     private var highWatermarks: [TopicPartition: Int64] = [:]
     private var buffered: [ConsumerBatch] = []
+    /// The round of Fetch requests out now, if any (see ``startFetchRound()``).
+    private var fetchRound: FetchRound?
+    private var lastFetchRoundId = 0
     private var consumed: [TopicPartition: Int64] = [:]
     private var lastCommitted: [TopicPartition: Int64] = [:]
     private var lastAutoCommit = ContinuousClock.now
@@ -173,12 +180,18 @@ public actor Consumer: Service {
             if let index = buffered.firstIndex(where: { !paused.contains($0.topicPartition) && assignment.contains($0.topicPartition) }) {
                 let batch = buffered.remove(at: index)
                 consumed[batch.topicPartition] = batch.nextOffset
+                startFetchRound()  // prefetch: fetch and decode while the application processes `batch`
                 return batch
             }
             if configuration.stopAtEndOfLog && reachedEnd() { return nil }
             do {
                 try await resolvePositions()
-                try await fetchOnce()
+                startFetchRound()
+                if fetchRound == nil {
+                    try await Task.sleep(for: min(configuration.fetchMaxWait, .milliseconds(100)))  // nothing to fetch
+                } else {
+                    try await absorbFetchRound()
+                }
             } catch where isConnectionError(error) {
                 logger.debug("fetch failed, retrying", metadata: ["error": "\(error)"])
                 for partition in assignment { await cluster.invalidate(topic: partition.topic) }
@@ -229,58 +242,108 @@ public actor Consumer: Service {
         try await ApusClient.listOffsets(wanted, cluster: cluster)
     }
 
-    private func fetchOnce() async throws {
-        let fetchable = assignment.filter { !paused.contains($0) && positions[$0] != nil }
-        guard !fetchable.isEmpty else {
-            try await Task.sleep(for: min(configuration.fetchMaxWait, .milliseconds(100)))
-            return
+    /// Fetch requests to the leaders of some partitions, sent and decoded by a detached task.
+    private struct FetchRound {
+        let id: Int
+        let task: Task<[FetchedPartition], any Error>
+    }
+
+    /// Sends a round of Fetch requests, unless one is out, for every assigned, unpaused
+    /// partition with a known position and nothing left in ``buffered``. Answers are matched
+    /// to the consumer's state only when absorbed, so a seek, pause or rebalance meanwhile
+    /// simply makes them stale.
+    private func startFetchRound() {
+        guard fetchRound == nil, !closed else { return }
+        let waiting = Set(buffered.map(\.topicPartition))
+        var requested: [TopicPartition: Int64] = [:]
+        for partition in assignment where !paused.contains(partition) && pendingSeeks[partition] == nil && !waiting.contains(partition) {
+            if let position = positions[partition] { requested[partition] = position }
         }
+        guard !requested.isEmpty else { return }
+        let cluster = cluster, configuration = configuration
+        lastFetchRoundId += 1
+        fetchRound = FetchRound(id: lastFetchRoundId, task: Task.detached {
+            try await Self.fetch(requested, cluster: cluster, configuration: configuration)
+        })
+    }
+
+    /// Waits for the round out and absorbs its answers.
+    private func absorbFetchRound() async throws {
+        guard let round = fetchRound else { return }
+        let result = await round.task.result
+        guard fetchRound?.id == round.id else { return }  // absorbed meanwhile by another caller
+        fetchRound = nil
+        for fetched in try result.get() { try await absorb(fetched) }
+    }
+
+    /// Fetches `requested` (partition: offset) from the partitions' leaders, one request per
+    /// leader, and decodes the answers; runs off the actor.
+    private static func fetch(
+        _ requested: [TopicPartition: Int64], cluster: Cluster, configuration: ConsumerConfiguration
+    ) async throws -> [FetchedPartition] {
         var byNode: [Int32: [TopicPartition]] = [:]
-        for partition in fetchable {
-            let leader = try await cluster.leader(of: partition)
-            byNode[leader, default: []].append(partition)
+        for partition in requested.keys {
+            byNode[try await cluster.leader(of: partition), default: []].append(partition)
         }
         let maxWaitMs = Int32(clamping: configuration.fetchMaxWait.components.seconds * 1000
             + configuration.fetchMaxWait.components.attoseconds / 1_000_000_000_000_000)
-        let requests = byNode.map { node, partitions in
-            let requested = Dictionary(uniqueKeysWithValues: partitions.map { ($0, positions[$0]!) })
-            let topics = Dictionary(grouping: partitions, by: \.topic).map { topic, parts in
-                FetchRequest.FetchTopic(topic: topic, partitions: parts.map {
-                    .init(partition: $0.partition, fetchOffset: requested[$0]!, partitionMaxBytes: Int32(clamping: configuration.maxPartitionFetchBytes))
-                })
-            }
-            let request = FetchRequest(
-                replicaId: -1, maxWaitMs: maxWaitMs, minBytes: Int32(clamping: configuration.fetchMinBytes),
-                maxBytes: Int32(clamping: configuration.fetchMaxBytes), isolationLevel: 0, sessionId: 0, sessionEpoch: -1, topics: topics)
-            return (node, request, requested)
-        }
-        let cluster = self.cluster
-        let responses = try await withThrowingTaskGroup(of: (FetchResponse, [TopicPartition: Int64]).self) { group in
-            for (node, request, requested) in requests {
-                group.addTask { (try await cluster.send(request, to: node, maximumVersion: 12), requested) }
-            }
-            var all: [(FetchResponse, [TopicPartition: Int64])] = []
-            for try await response in group { all.append(response) }
-            return all
-        }
-        for (response, requested) in responses {
-            if response.errorCode != 0 {
-                throw KafkaClientError.broker(KafkaErrorCode(rawValue: response.errorCode) ?? .unknownServerError, "fetch")
-            }
-            for topic in response.responses {
-                for data in topic.partitions {
-                    try await absorb(data, of: TopicPartition(topic.topic, data.partitionIndex), requested: requested)
+        return try await withThrowingTaskGroup(of: [FetchedPartition].self) { group in
+            for (node, partitions) in byNode {
+                let topics = Dictionary(grouping: partitions, by: \.topic).map { topic, parts in
+                    FetchRequest.FetchTopic(topic: topic, partitions: parts.map {
+                        .init(partition: $0.partition, fetchOffset: requested[$0]!, partitionMaxBytes: Int32(clamping: configuration.maxPartitionFetchBytes))
+                    })
+                }
+                let request = FetchRequest(
+                    replicaId: -1, maxWaitMs: maxWaitMs, minBytes: Int32(clamping: configuration.fetchMinBytes),
+                    maxBytes: Int32(clamping: configuration.fetchMaxBytes), isolationLevel: 0, sessionId: 0, sessionEpoch: -1, topics: topics)
+                group.addTask {
+                    let response = try await cluster.send(request, to: node, maximumVersion: 12)
+                    if response.errorCode != 0 {
+                        throw KafkaClientError.broker(KafkaErrorCode(rawValue: response.errorCode) ?? .unknownServerError, "fetch")
+                    }
+                    return try await decode(response, requested: requested)
                 }
             }
+            var all: [FetchedPartition] = []
+            for try await fetched in group { all += fetched }
+            return all
         }
     }
 
-    private func absorb(_ data: FetchResponse.PartitionData, of partition: TopicPartition, requested: [TopicPartition: Int64]) async throws {
+    /// Decodes the partitions of a fetch response concurrently.
+    private static func decode(_ response: FetchResponse, requested: [TopicPartition: Int64]) async throws -> [FetchedPartition] {
+        try await withThrowingTaskGroup(of: FetchedPartition?.self) { group in
+            for topic in response.responses {
+                for data in topic.partitions {
+                    let partition = TopicPartition(topic.topic, data.partitionIndex)
+                    guard let fetchOffset = requested[partition] else { continue }  // not asked for
+                    group.addTask {
+                        let records: Result<FetchedRecords, any Error>
+                        do {
+                            records = .success(try await FetchedRecords.decode(data.records, of: partition, from: fetchOffset))
+                        } catch {
+                            records = .failure(error)
+                        }
+                        return FetchedPartition(
+                            topicPartition: partition, fetchOffset: fetchOffset, errorCode: data.errorCode,
+                            highWatermark: data.highWatermark, records: records)
+                    }
+                }
+            }
+            var all: [FetchedPartition] = []
+            for try await fetched in group { if let fetched { all.append(fetched) } }
+            return all
+        }
+    }
+
+    private func absorb(_ fetched: FetchedPartition) async throws {
+        let partition = fetched.topicPartition
         // Ignore answers overtaken by a seek, pause or rebalance while the fetch was out.
-        guard assignment.contains(partition), let position = positions[partition], position == requested[partition],
+        guard assignment.contains(partition), let position = positions[partition], position == fetched.fetchOffset,
             pendingSeeks[partition] == nil
         else { return }
-        let code = KafkaErrorCode(rawValue: data.errorCode) ?? .unknownServerError
+        let code = KafkaErrorCode(rawValue: fetched.errorCode) ?? .unknownServerError
         switch code {
         case .noError:
             break
@@ -299,26 +362,13 @@ public actor Consumer: Service {
             }
             throw KafkaClientError.broker(code, "fetching \(partition)")
         }
-        highWatermarks[partition] = data.highWatermark
-        guard var bytes = data.records, bytes.readableBytes > 0 else { return }
-        let decoded = try bytes.withUnsafeReadableBytes { try RecordBatchDecoder.decodeAll($0) }
-        var next = position
-        var records: [ConsumerRecord] = []
-        for batch in decoded {
-            defer { next = max(next, batch.header.nextOffset) }
-            if batch.header.attributes.isControl { continue }
-            for record in batch.records where record.offset >= position {
-                records.append(ConsumerRecord(
-                    topic: partition.topic, partition: partition.partition, offset: record.offset, timestamp: record.timestamp,
-                    key: record.key, value: record.value, headers: record.headers))
-            }
-        }
-        bytesCounter.increment(by: bytes.readableBytes)
-        bytes.moveReaderIndex(to: bytes.writerIndex)
-        positions[partition] = next
-        if !records.isEmpty {
+        highWatermarks[partition] = fetched.highWatermark
+        let decoded = try fetched.records.get()
+        if decoded.bytes > 0 { bytesCounter.increment(by: decoded.bytes) }
+        positions[partition] = decoded.nextOffset
+        for records in decoded.runs {
             recordsCounter.increment(by: records.count)
-            buffered.append(ConsumerBatch(topicPartition: partition, records: records, highWatermark: data.highWatermark))
+            buffered.append(ConsumerBatch(topicPartition: partition, records: records, highWatermark: fetched.highWatermark))
         }
     }
 
@@ -695,6 +745,8 @@ public actor Consumer: Service {
         closed = true
         heartbeatTask?.cancel()
         heartbeatTask = nil
+        fetchRound?.task.cancel()
+        fetchRound = nil
         if subscription != nil { await leaveGroup(reason: "closing") }
         await cluster.close()
         closedLatch.close()

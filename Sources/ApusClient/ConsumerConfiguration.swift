@@ -96,8 +96,9 @@ public struct ConsumerRecord: Sendable, Hashable {
     public var keyString: String? { key.map { String(decoding: $0, as: UTF8.self) } }
 }
 
-/// A micro-batch: a contiguous run of records of one partition, in offset order, as one fetch
-/// returned them. Process it, then commit it with ``Consumer/commit(_:)``.
+/// A micro-batch: a contiguous run of records of one partition, in offset order, from one fetch
+/// (a large fetch comes as several, one per run of record batches decoded together). Process
+/// it, then commit it with ``Consumer/commit(_:)``.
 public struct ConsumerBatch: Sendable, Hashable {
     /// The partition the records come from.
     public var topicPartition: TopicPartition

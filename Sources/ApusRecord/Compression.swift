@@ -49,10 +49,20 @@ public enum Compression {
         _ input: UnsafeRawBufferPointer, codec: CompressionCodec,
         maxOutputBytes: Int = defaultMaxDecompressedBytes
     ) throws -> [UInt8] {
+        try withDecompressed(input, codec: codec, maxOutputBytes: maxOutputBytes) { Array($0) }
+    }
+
+    /// Decompresses `input` and lends the plain bytes to `body`, which must not keep them.
+    /// The record decoder parses straight out of them, so an LZ4 records region is written
+    /// once, by liblz4, and never copied into an array.
+    public static func withDecompressed<Result>(
+        _ input: UnsafeRawBufferPointer, codec: CompressionCodec,
+        maxOutputBytes: Int = defaultMaxDecompressedBytes, _ body: (UnsafeRawBufferPointer) throws -> Result
+    ) throws -> Result {
         switch codec {
-        case .none: return Array(input)
-        case .gzip: return try gzipDecompress(input, maxOutputBytes: maxOutputBytes)
-        case .lz4: return try lz4Decompress(input, maxOutputBytes: maxOutputBytes)
+        case .none: return try body(input)
+        case .gzip: return try gzipDecompress(input, maxOutputBytes: maxOutputBytes).withUnsafeBytes(body)
+        case .lz4: return try withLZ4Decompressed(input, maxOutputBytes: maxOutputBytes, body)
         case .snappy, .zstd: throw RecordError.unsupportedCompression(codec.rawValue)
         }
     }
@@ -154,34 +164,76 @@ public enum Compression {
         return written
     }
 
-    static func lz4Decompress(_ input: UnsafeRawBufferPointer, maxOutputBytes: Int) throws -> [UInt8] {
+    /// Decompresses an LZ4 frame into one allocation and lends it to `body`. The allocation
+    /// is sized by ``lz4DecompressedBound(_:)``, so liblz4 writes every block straight into it;
+    /// it grows (by doubling, up to `maxOutputBytes`) only for a frame that bound got wrong.
+    static func withLZ4Decompressed<Result>(
+        _ input: UnsafeRawBufferPointer, maxOutputBytes: Int, _ body: (UnsafeRawBufferPointer) throws -> Result
+    ) throws -> Result {
         var context: OpaquePointer?
         let created = LZ4F_createDecompressionContext(&context, UInt32(LZ4F_VERSION))
         guard LZ4F_isError(created) == 0, let context else { throw RecordError.decompressionFailed("LZ4F context") }
         defer { LZ4F_freeDecompressionContext(context) }
-        var output: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        var capacity = max(1, min(lz4DecompressedBound(input) ?? 4 * input.count, maxOutputBytes))
+        var output = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 1)
+        defer { output.deallocate() }
+        var produced = 0
         var consumed = 0
         while true {
             var sourceSize = input.count - consumed
-            var destinationSize = chunk.count
-            let hint = chunk.withUnsafeMutableBytes { out in
-                LZ4F_decompress(
-                    context, out.baseAddress, &destinationSize,
-                    input.baseAddress.map { $0 + consumed }, &sourceSize, nil)
-            }
+            var destinationSize = capacity - produced
+            let hint = LZ4F_decompress(
+                context, output.baseAddress! + produced, &destinationSize, input.baseAddress.map { $0 + consumed }, &sourceSize, nil)
             if LZ4F_isError(hint) != 0 {
                 throw RecordError.decompressionFailed("lz4: " + String(cString: LZ4F_getErrorName(hint)))
             }
             consumed += sourceSize
-            output.append(contentsOf: chunk[0..<destinationSize])
-            if output.count > maxOutputBytes {
+            produced += destinationSize
+            if hint == 0 { return try body(UnsafeRawBufferPointer(rebasing: output[..<produced])) }  // frame complete
+            guard sourceSize == 0 && destinationSize == 0 else { continue }
+            // No progress: either the output is full or the input ran out.
+            guard produced == capacity else { throw RecordError.decompressionFailed("lz4 frame ends early") }
+            guard capacity < maxOutputBytes else {
                 throw RecordError.decompressionFailed("lz4 output exceeds \(maxOutputBytes) bytes")
             }
-            if hint == 0 { return output }  // frame complete
-            if consumed >= input.count && destinationSize == 0 {
-                throw RecordError.decompressionFailed("lz4 frame ends early")
-            }
+            capacity = min(2 * capacity, maxOutputBytes)
+            let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 1)
+            grown.copyMemory(from: UnsafeRawBufferPointer(rebasing: output[..<produced]))
+            output.deallocate()
+            output = grown
         }
+    }
+
+    /// An upper bound of the decompressed size of the LZ4 frame at the start of `input`, read
+    /// from its header and block sizes (LZ4 Frame Format 1.6.x): each compressed block yields
+    /// at most the frame's maximum block size, an uncompressed one exactly its size. Nil when
+    /// the frame cannot be walked (liblz4 then reports what is wrong).
+    ///
+    /// Frame: magic 0x184D2204 (LE), FLG, BD, [content size: 8], [dictionary id: 4], header
+    /// checksum: 1; then blocks, each a LE uint32 size (bit 31: stored uncompressed), the data
+    /// and, with FLG bit 4, a 4-byte checksum; a zero size ends the frame.
+    static func lz4DecompressedBound(_ input: UnsafeRawBufferPointer) -> Int? {
+        func uint32(at offset: Int) -> UInt32? {
+            offset >= 0 && offset <= input.count - 4 ? UInt32(littleEndian: input.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) : nil
+        }
+        guard uint32(at: 0) == 0x184D_2204, input.count >= 7 else { return nil }
+        let flags = input[4], blockDescriptor = input[5]
+        let blockChecksumSize = flags & 0x10 != 0 ? 4 : 0
+        let maxBlockSize: Int
+        switch (blockDescriptor >> 4) & 0x07 {
+        case 4: maxBlockSize = 64 << 10
+        case 5: maxBlockSize = 256 << 10
+        case 6: maxBlockSize = 1 << 20
+        case 7: maxBlockSize = 4 << 20
+        default: return nil
+        }
+        var position = 7 + (flags & 0x08 != 0 ? 8 : 0) + (flags & 0x01 != 0 ? 4 : 0)
+        var bound = 0
+        while let size = uint32(at: position), size != 0 {
+            let length = Int(size & 0x7FFF_FFFF)
+            bound += size & 0x8000_0000 != 0 ? length : maxBlockSize
+            position += 4 + length + blockChecksumSize
+        }
+        return bound
     }
 }

@@ -10,12 +10,8 @@ public enum RecordBatchDecoder {
         guard let codec = header.attributes.compression else {
             throw RecordError.unsupportedCompression(header.attributes.rawValue & 0x07)
         }
-        if codec == .none {
-            return RecordBatch(header: header, records: try parseRecords(region, header: header))
-        }
-        let plain = try Compression.decompress(region, codec: codec, maxOutputBytes: maxDecompressedBytes)
-        let records = try plain.withUnsafeBytes { (raw) throws -> [Record] in
-            try parseRecords(raw, header: header)
+        let records = try Compression.withDecompressed(region, codec: codec, maxOutputBytes: maxDecompressedBytes) {
+            try parseRecords($0, header: header)
         }
         return RecordBatch(header: header, records: records)
     }

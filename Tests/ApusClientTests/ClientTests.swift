@@ -141,6 +141,30 @@ func drain(_ consumer: Consumer) async throws -> [ConsumerRecord] {
         }
     }
 
+    @Test func aSeekDiscardsPrefetchedRecordsAndAPauseLosesNone() async throws {
+        try await withEmbeddedBroker { broker in
+            let producer = Producer(configuration: producerConfiguration(broker))
+            for i in 0..<20 { _ = try await producer.send(ProducerRecord(topic: "prefetch", partition: 0, value: "\(i)")) }
+            await producer.close()
+            let partition = TopicPartition("prefetch", 0)
+            var configuration = consumerConfiguration(broker)
+            configuration.maxPartitionFetchBytes = 1  // one batch, of one record, per fetch
+            let consumer = Consumer(configuration: configuration)
+            try await consumer.assign([partition], from: .beginning)
+            // Handing out offset 0 sends the fetch of offset 1; the seek makes its answer stale.
+            #expect(try await consumer.nextBatch()?.records.map(\.offset) == [0])
+            await consumer.seek(partition, to: .offset(10))
+            #expect(try await drain(consumer).map(\.offset) == Array(10..<20))
+            // A pause and resume while the fetch of offset 4 is out neither drops nor repeats it.
+            await consumer.seek(partition, to: .offset(3))
+            #expect(try await consumer.nextBatch()?.records.map(\.offset) == [3])
+            await consumer.pause([partition])
+            await consumer.resume([partition])
+            #expect(try await drain(consumer).map(\.offset) == Array(4..<20))
+            await consumer.close()
+        }
+    }
+
     @Test func adminCreatesDescribesGrowsAndDeletesTopics() async throws {
         try await withEmbeddedBroker { broker in
             let admin = Admin(configuration: .init(bootstrapServers: ["127.0.0.1:1", broker.bootstrapAddress]))
