@@ -188,7 +188,8 @@ public actor Producer: Service {
             for (partition, batches) in ready where !inFlightPartitions.contains(partition) {
                 if let notBefore = batches.first?.notBefore { retryDeadline = min(retryDeadline, notBefore) }
             }
-            let deadline = accumulator.sealExpired(now: now, otherDeadline: retryDeadline)
+            let busy = inFlightPartitions.union(ready.keys)
+            let deadline = accumulator.sealExpired(now: now, otherDeadline: retryDeadline, busy: busy)
             collect()
             let sleep = Task { _ = try? await Task.sleep(until: max(deadline, now + .microseconds(200)), clock: .continuous) }
             sleeper = sleep

@@ -211,13 +211,22 @@ final class RecordAccumulator: Sendable {
     /// records that the sender loop sleeps until the earlier of `otherDeadline` and the next
     /// linger deadline, which it returns. An append that opens a batch with an earlier deadline
     /// signals ``Signal/wake``.
-    func sealExpired(now: ContinuousClock.Instant, otherDeadline: ContinuousClock.Instant) -> ContinuousClock.Instant {
+    ///
+    /// The open batch of a `busy` partition (one with a batch in flight or waiting to be sent)
+    /// stays open after its linger, and records keep going into it until it is full: it is
+    /// sealed when the partition is free again, as Kafka's accumulator drains a batch only when
+    /// its partition can send. So a partition that cannot keep up with its linger sends fewer,
+    /// larger batches instead of queueing one request per linger.
+    func sealExpired(
+        now: ContinuousClock.Instant, otherDeadline: ContinuousClock.Instant, busy: Set<TopicPartition>
+    ) -> ContinuousClock.Instant {
         state.withLock { state in
             var deadline = otherDeadline
             let all = state.flushing > 0 || state.closed
-            for topic in state.topics.values {
+            for (name, topic) in state.topics {
                 for slot in topic.open.indices {
                     guard let created = topic.open[slot]?.created else { continue }
+                    if !all && !busy.isEmpty && busy.contains(TopicPartition(name, Int32(slot))) { continue }
                     if all || created + linger <= now {
                         state.sealed.append(topic.open[slot].take()!)
                     } else {
