@@ -9,6 +9,8 @@ public final class BrokerMetrics: Sendable {
     private let openConnections = Atomic<Int>(0)
     private let cache = Mutex<[String: (bytesIn: Counter, messagesIn: Counter, bytesOut: Counter)]>([:])
     private let requestTimers = Mutex<[String: (Counter, Timer)]>([:])
+    /// One gauge per partition, made once: making one per append cost allocations per request.
+    private let offsetGauges = Mutex<[PartitionKey: Gauge]>([:])
 
     public init() {}
 
@@ -51,7 +53,18 @@ public final class BrokerMetrics: Sendable {
     func fetched(topic: String, bytes: Int) { topicCounters(topic).bytesOut.increment(by: bytes) }
 
     func logEndOffset(topic: String, partition: Int32, offset: Int64) {
-        Gauge(label: "kafka_topic_partition_current_offset", dimensions: [("topic", topic), ("partition", "\(partition)")])
-            .record(offset)
+        let gauge = offsetGauges.withLock { gauges in
+            let key = PartitionKey(topic: topic, partition: partition)
+            if let found = gauges[key] { return found }
+            let made = Gauge(label: "kafka_topic_partition_current_offset", dimensions: [("topic", topic), ("partition", "\(partition)")])
+            gauges[key] = made
+            return made
+        }
+        gauge.record(offset)
+    }
+
+    private struct PartitionKey: Hashable {
+        var topic: String
+        var partition: Int32
     }
 }

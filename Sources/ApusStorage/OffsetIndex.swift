@@ -56,11 +56,9 @@ struct OffsetIndex {
     mutating func append(offset: Int64, position: Int) throws {
         let relative = UInt32(offset - baseOffset)
         if let last = relativeOffsets.last, relative <= last { return }
-        var entry: [UInt8] = []
-        entry.reserveCapacity(8)
-        entry.appendBigEndian(relative)
-        entry.appendBigEndian(UInt32(position))
-        try entry.withUnsafeBytes { try file.write($0, at: relativeOffsets.count * Self.entrySize) }
+        // The entry is written from the stack: an index entry costs no allocation.
+        var entry = (relative.bigEndian, UInt32(position).bigEndian)
+        try withUnsafeBytes(of: &entry) { try file.write($0, at: relativeOffsets.count * Self.entrySize) }
         relativeOffsets.append(relative)
         positions.append(UInt32(position))
     }
@@ -131,11 +129,8 @@ struct TimeIndex {
     mutating func maybeAppend(timestamp: Int64, offset: Int64) throws {
         if let last = timestamps.last, timestamp <= last { return }
         let relative = UInt32(offset - baseOffset)
-        var entry: [UInt8] = []
-        entry.reserveCapacity(12)
-        entry.appendBigEndian(timestamp)
-        entry.appendBigEndian(relative)
-        try entry.withUnsafeBytes { try file.write($0, at: timestamps.count * Self.entrySize) }
+        var entry = (timestamp.bigEndian, relative.bigEndian)  // 12 bytes, no padding between
+        try withUnsafeBytes(of: &entry) { try file.write($0, at: timestamps.count * Self.entrySize) }
         timestamps.append(timestamp)
         relativeOffsets.append(relative)
     }

@@ -23,32 +23,41 @@ enum ProduceHandler: APIHandler {
 
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<ProduceResponse?> {
         let validAcks = [-1, 0, 1].contains(request.acks)
-        var topicFutures: [EventLoopFuture<ProduceResponse.TopicProduceResponse>] = []
-        for topicData in request.topicData {
-            let writable = context.isAuthorized(.write, .topic, topicData.name)
-            let partitionFutures = topicData.partitionData.map { data -> EventLoopFuture<PartitionResponse> in
-                guard writable else {
-                    return context.eventLoop.makeSucceededFuture(failure(data.index, .topicAuthorizationFailed, "not authorized to write to \(topicData.name)"))
-                }
-                guard validAcks else {
-                    return context.eventLoop.makeSucceededFuture(failure(data.index, .invalidRequiredAcks, "acks must be -1, 0 or 1"))
-                }
-                return produce(topic: topicData.name, data: data, acks: request.acks, context: context)
+        func partitionResponse(_ topic: String, _ data: Request.PartitionProduceData) -> EventLoopFuture<PartitionResponse> {
+            guard context.isAuthorized(.write, .topic, topic) else {
+                return context.eventLoop.makeSucceededFuture(failure(data.index, .topicAuthorizationFailed, "not authorized to write to \(topic)"))
             }
-            topicFutures.append(
-                EventLoopFuture.whenAllSucceed(partitionFutures, on: context.eventLoop).map {
-                    .init(name: topicData.name, partitionResponses: $0)
-                })
-        }
-        return EventLoopFuture.whenAllSucceed(topicFutures, on: context.eventLoop).flatMapThrowing { responses in
-            if request.acks == 0 {
-                if let failed = responses.lazy.flatMap(\.partitionResponses).first(where: { $0.errorCode != 0 }) {
-                    throw AcksZeroProduceFailed(code: failed.errorCode, message: failed.errorMessage ?? "")
-                }
-                return nil
+            guard validAcks else {
+                return context.eventLoop.makeSucceededFuture(failure(data.index, .invalidRequiredAcks, "acks must be -1, 0 or 1"))
             }
-            return ProduceResponse(responses: responses)
+            return produce(topic: topic, data: data, acks: request.acks, context: context)
         }
+        // One partition, what a producer with one partition per broker sends: no futures to join.
+        if request.topicData.count == 1, request.topicData[0].partitionData.count == 1 {
+            let topic = request.topicData[0].name
+            return partitionResponse(topic, request.topicData[0].partitionData[0]).flatMapThrowing { response in
+                try answer([.init(name: topic, partitionResponses: [response])], acks: request.acks)
+            }
+        }
+        let topicFutures = request.topicData.map { topicData in
+            EventLoopFuture.whenAllSucceed(
+                topicData.partitionData.map { partitionResponse(topicData.name, $0) }, on: context.eventLoop
+            ).map { ProduceResponse.TopicProduceResponse(name: topicData.name, partitionResponses: $0) }
+        }
+        return EventLoopFuture.whenAllSucceed(topicFutures, on: context.eventLoop).flatMapThrowing {
+            try answer($0, acks: request.acks)
+        }
+    }
+
+    /// The response, or none for acks=0 (whose failures close the connection instead).
+    private static func answer(_ responses: [ProduceResponse.TopicProduceResponse], acks: Int16) throws -> ProduceResponse? {
+        if acks == 0 {
+            if let failed = responses.lazy.flatMap(\.partitionResponses).first(where: { $0.errorCode != 0 }) {
+                throw AcksZeroProduceFailed(code: failed.errorCode, message: failed.errorMessage ?? "")
+            }
+            return nil
+        }
+        return ProduceResponse(responses: responses)
     }
 
     static func failure(_ index: Int32, _ code: KafkaErrorCode, _ message: String) -> PartitionResponse {
