@@ -26,7 +26,6 @@ public actor Producer: Service {
     public nonisolated let configuration: ProducerConfiguration
     let cluster: Cluster
     private let logger: Logger
-    private let eventLoop: EventLoop
 
     /// Open batches, buffer accounting and backpressure: what `submit` touches, off the actor.
     private nonisolated let accumulator: RecordAccumulator
@@ -58,10 +57,9 @@ public actor Producer: Service {
             bootstrapServers: configuration.bootstrapServers, clientId: configuration.clientId,
             connectTimeout: configuration.connectTimeout, metadataMaxAge: configuration.metadataMaxAge,
             security: configuration.security, logger: logger)
-        self.eventLoop = MultiThreadedEventLoopGroup.singleton.any()
         self.accumulator = RecordAccumulator(
             batchSize: configuration.batchSize, bufferMemory: configuration.bufferMemory, linger: configuration.linger,
-            eventLoop: eventLoop)
+            eventLoop: MultiThreadedEventLoopGroup.singleton.any())
         let dimensions = [("client_id", configuration.clientId)]
         recordsCounter = Counter(label: "apus_client_producer_records_total", dimensions: dimensions)
         bytesCounter = Counter(label: "apus_client_producer_bytes_total", dimensions: dimensions)
