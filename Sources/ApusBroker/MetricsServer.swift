@@ -8,8 +8,10 @@ enum MetricsServer {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(MetricsHTTPHandler(render: render))
+                channel.eventLoop.makeCompletedFuture {
+                    // On the channel's loop: the handler is made and added there, never sent across threads.
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(render: render))
                 }
             }
             .bind(host: host, port: port).get()

@@ -412,7 +412,7 @@ public final class PartitionLog {
         }
         if offset > logStartOffset { logStartOffset = offset }
         if logStartOffset == logEndOffset && activeSegment.size > 0 { try roll() }
-        try deleteSegments { [logStartOffset] segment, next in next.baseOffset <= logStartOffset }
+        _ = try deleteSegments { [logStartOffset] segment, next in next.baseOffset <= logStartOffset }
         return logStartOffset
     }
 

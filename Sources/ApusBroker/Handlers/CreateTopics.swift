@@ -44,6 +44,7 @@ enum CreateTopicsHandler: APIHandler {
                 guard let value = config.value else { continue }
                 overrides[config.name] = value
             }
+            let (partitionCount, configOverrides) = (partitions, overrides)  // immutable copies for the closure below
             let validated: EventLoopFuture<Void>
             if request.validateOnly {
                 do {
@@ -60,8 +61,8 @@ enum CreateTopicsHandler: APIHandler {
                 let config = created?.config ?? broker.config.logDefaults
                 return Result(
                     name: topic.name, topicId: created?.topicId ?? .zero, errorCode: 0, errorMessage: nil,
-                    numPartitions: partitions, replicationFactor: 1,
-                    configs: DescribeConfigsHandler.topicEntries(config: config, overrides: overrides).map {
+                    numPartitions: partitionCount, replicationFactor: 1,
+                    configs: DescribeConfigsHandler.topicEntries(config: config, overrides: configOverrides).map {
                         .init(name: $0.name, value: $0.value, readOnly: false, configSource: $0.configSource, isSensitive: false)
                     })
             }.recover { error in

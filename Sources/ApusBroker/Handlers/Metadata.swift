@@ -46,8 +46,9 @@ enum MetadataHandler: APIHandler {
                         })
             }
         }
+        let denied = createDenied
         return EventLoopFuture.andAllComplete(creations, on: context.eventLoop).map {
-            makeResponse(requested: requested, context: context, autoCreating: allowCreate, createDenied: createDenied)
+            makeResponse(requested: requested, context: context, autoCreating: allowCreate, createDenied: denied)
         }
     }
 
