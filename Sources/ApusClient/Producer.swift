@@ -37,7 +37,6 @@ public actor Producer: Service {
     private var nextSequence: [TopicPartition: Int32] = [:]
     private var producerId: Int64 = -1
     private var producerEpoch: Int16 = -1
-    private var closed = false
     private var sender: Task<Void, Never>?
     private var sleeper: Task<Void, Never>?
     private var dispatchScheduled = false
@@ -124,11 +123,10 @@ public actor Producer: Service {
 
     /// Flushes, then closes the connections. Later `send`s throw ``KafkaClientError/closed``.
     public func close() async {
-        guard !closed else {
+        guard !accumulator.isClosed else {
             await waitUntilClosed()
             return
         }
-        closed = true
         accumulator.close()
         await flush()
         sender?.cancel()
@@ -170,7 +168,7 @@ public actor Producer: Service {
     }
 
     private func startSender() {
-        guard sender == nil, !closed || accumulator.isFlushing else { return }
+        guard sender == nil, !accumulator.isClosed || accumulator.isFlushing else { return }
         sender = Task { await self.senderLoop() }
     }
 
@@ -393,7 +391,7 @@ public actor Producer: Service {
     /// its delivery timeout has passed.
     private func retry(_ batch: ProducerBatch, error: Error) {
         var batch = batch
-        guard ContinuousClock.now - batch.created < configuration.deliveryTimeout, !closed || accumulator.isFlushing else {
+        guard ContinuousClock.now - batch.created < configuration.deliveryTimeout, !accumulator.isClosed || accumulator.isFlushing else {
             fail(batch, error: KafkaClientError.timedOut("delivery of \(batch.recordCount) record(s) to \(batch.partition): \(error)"))
             return
         }

@@ -102,23 +102,25 @@ final class RecordAccumulator: Sendable {
             } else {
                 partition = stickyPartition(topic, size: size)
             }
-            // The clock is read only to open a batch: that is when a layout older than
-            // `layoutCacheAge` is refreshed, and when the batch's linger starts.
+            // A batch is opened when the partition has none or the record would not fit. Only
+            // then is the clock read: that is when a layout older than `layoutCacheAge` is
+            // refreshed, and when the new batch's linger starts.
             let slot = Int(partition)
-            var now: ContinuousClock.Instant?
+            var opening: ContinuousClock.Instant?
             if topic.open[slot]?.uncompressedSize(adding: size) ?? .max > batchSize {
                 let clock = ContinuousClock.now
                 guard clock - topic.fetchedAt < Self.layoutCacheAge else { return .needsLayout }
-                now = clock
+                opening = clock
             }
             var signal: Signal = []
-            let (delivery, opened, sealed) = Self.append(
-                record, timestamp: timestamp, size: size, onDelivery: onDelivery, to: &topic.open[Int(partition)],
-                partition: partition, now: now, batchSize: batchSize, sealWhenAppended: state.flushing > 0, eventLoop: eventLoop)
+            let (delivery, sealed) = Self.append(
+                record, timestamp: timestamp, size: size, onDelivery: onDelivery, to: &topic.open[slot],
+                partition: partition, opening: opening, batchSize: batchSize, sealWhenAppended: state.flushing > 0,
+                eventLoop: eventLoop)
             state.bufferedBytes += size
             state.pendingRecords += 1
-            if opened, let now {
-                let deadline = now + linger
+            if let opening {
+                let deadline = opening + linger
                 if state.senderWakesAt.map({ deadline < $0 }) ?? true {
                     state.senderWakesAt = deadline
                     signal.insert(.wake)
@@ -136,28 +138,27 @@ final class RecordAccumulator: Sendable {
         }
     }
 
-    /// Appends to the partition's open batch in place, opening one first if there is none or
-    /// the record would not fit; returns the batches that were sealed (the full one before the
-    /// record, the one the record filled).
+    /// Appends to the partition's open batch in place; with `opening` (the time), first seals
+    /// the open batch, if any (the record does not fit), and opens a new one. Returns the
+    /// batches that were sealed (the full one before the record, the one the record filled).
     private static func append(
         _ record: ProducerRecord, timestamp: Int64, size: Int, onDelivery: DeliveryCallback?, to batch: inout ProducerBatch?,
-        partition: Int32, now: ContinuousClock.Instant?, batchSize: Int, sealWhenAppended: Bool, eventLoop: EventLoop
-    ) -> (PendingDelivery, opened: Bool, sealed: (ProducerBatch?, ProducerBatch?)) {
+        partition: Int32, opening: ContinuousClock.Instant?, batchSize: Int, sealWhenAppended: Bool, eventLoop: EventLoop
+    ) -> (PendingDelivery, sealed: (ProducerBatch?, ProducerBatch?)) {
         // Only mutating calls through `batch?` and `batch!`: they work on the batch in place,
         // where reading a property through them would copy the whole batch first.
         var full: ProducerBatch?
-        if batch?.uncompressedSize(adding: size) ?? 0 > batchSize { full = batch.take() }
-        let opened = batch == nil
-        if opened {
+        if let opening {
+            full = batch.take()
             batch = ProducerBatch(
-                partition: TopicPartition(record.topic, partition), created: now ?? .now, capacity: min(batchSize, 1 << 20),
+                partition: TopicPartition(record.topic, partition), created: opening, capacity: min(batchSize, 1 << 20),
                 promise: eventLoop.makePromise())
         }
         let (index, outcome, batchPartition, batchBytes) = batch!.append(
             timestamp: timestamp, key: record.key, value: record.value, headers: record.headers, size: size, onDelivery: onDelivery)
         let delivery = PendingDelivery(batch: outcome, index: index, partition: batchPartition, timestamp: timestamp)
         let filled = sealWhenAppended || batchBytes >= batchSize ? batch.take() : nil
-        return (delivery, opened, (full, filled))
+        return (delivery, (full, filled))
     }
 
     private func stickyPartition(_ topic: TopicState, size: Int) -> Int32 {
@@ -221,19 +222,7 @@ final class RecordAccumulator: Sendable {
         now: ContinuousClock.Instant, otherDeadline: ContinuousClock.Instant, busy: Set<TopicPartition>
     ) -> ContinuousClock.Instant {
         state.withLock { state in
-            var deadline = otherDeadline
-            let all = state.flushing > 0 || state.closed
-            for (name, topic) in state.topics {
-                for slot in topic.open.indices {
-                    guard let created = topic.open[slot]?.created else { continue }
-                    if !all && !busy.isEmpty && busy.contains(TopicPartition(name, Int32(slot))) { continue }
-                    if all || created + linger <= now {
-                        state.sealed.append(topic.open[slot].take()!)
-                    } else {
-                        deadline = min(deadline, created + linger)
-                    }
-                }
-            }
+            let deadline = min(otherDeadline, sealOpenBatches(in: &state, now: now, busy: busy) ?? otherDeadline)
             state.senderWakesAt = deadline
             return deadline
         }
@@ -244,12 +233,30 @@ final class RecordAccumulator: Sendable {
     func beginFlush() {
         state.withLock { state in
             state.flushing += 1
-            for topic in state.topics.values {
-                for slot in topic.open.indices {
-                    if let batch = topic.open[slot].take() { state.sealed.append(batch) }
+            _ = sealOpenBatches(in: &state, now: .now, busy: [])
+        }
+    }
+
+    /// Moves open batches to the sealed list: all of them while flushing or closed, else those
+    /// whose linger is over and whose partition is not `busy`. Returns the earliest linger
+    /// deadline of the batches left open outside `busy`, if any.
+    private func sealOpenBatches(
+        in state: inout State, now: ContinuousClock.Instant, busy: Set<TopicPartition>
+    ) -> ContinuousClock.Instant? {
+        let all = state.flushing > 0 || state.closed
+        var deadline: ContinuousClock.Instant?
+        for (name, topic) in state.topics {
+            for slot in topic.open.indices {
+                guard let created = topic.open[slot]?.created else { continue }
+                if !all && !busy.isEmpty && busy.contains(TopicPartition(name, Int32(slot))) { continue }
+                if all || created + linger <= now {
+                    state.sealed.append(topic.open[slot].take()!)
+                } else {
+                    deadline = deadline.map { min($0, created + linger) } ?? created + linger
                 }
             }
         }
+        return deadline
     }
 
     func endFlush() {
