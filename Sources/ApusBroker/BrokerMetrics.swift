@@ -1,3 +1,4 @@
+import ApusStorage
 import Metrics
 import Synchronization
 
@@ -10,7 +11,7 @@ public final class BrokerMetrics: Sendable {
     private let cache = Mutex<[String: (bytesIn: Counter, messagesIn: Counter, bytesOut: Counter)]>([:])
     private let requestTimers = Mutex<[String: (Counter, Timer)]>([:])
     /// One gauge per partition, made once: making one per append cost allocations per request.
-    private let offsetGauges = Mutex<[PartitionKey: Gauge]>([:])
+    private let offsetGauges = Mutex<[TopicPartition: Gauge]>([:])
 
     public init() {}
 
@@ -54,7 +55,7 @@ public final class BrokerMetrics: Sendable {
 
     func logEndOffset(topic: String, partition: Int32, offset: Int64) {
         let gauge = offsetGauges.withLock { gauges in
-            let key = PartitionKey(topic: topic, partition: partition)
+            let key = TopicPartition(topic: topic, partition: partition)
             if let found = gauges[key] { return found }
             let made = Gauge(label: "kafka_topic_partition_current_offset", dimensions: [("topic", topic), ("partition", "\(partition)")])
             gauges[key] = made
@@ -63,8 +64,4 @@ public final class BrokerMetrics: Sendable {
         gauge.record(offset)
     }
 
-    private struct PartitionKey: Hashable {
-        var topic: String
-        var partition: Int32
-    }
 }
