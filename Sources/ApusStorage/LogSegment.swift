@@ -331,6 +331,8 @@ final class LogSegment {
             try file.truncate(to: size)
             allocatedSize = size
         }
+        offsetIndex.closeFile()
+        timeIndex.closeFile()
     }
 
     /// Removes the segment's files. Readers holding its ``SegmentFile`` can still read.

@@ -7,12 +7,12 @@ import ApusRecord
 ///
 /// Entries are kept in memory for lookups and appended to the file as they are made; the
 /// file is rebuilt from the log whenever it is missing or fails the sanity check. The file is
-/// opened only while it is read or written, so a broker with many partitions holds one
-/// descriptor per segment (its `.log`), not three.
+/// kept open only while its segment is active (see ``IndexFile``), so a broker with many
+/// partitions holds one descriptor per closed segment (its `.log`), not three.
 struct OffsetIndex {
     static let entrySize = 8
     let baseOffset: Int64
-    let file: IndexFile
+    private(set) var file: IndexFile
     private(set) var relativeOffsets: [UInt32] = []
     private(set) var positions: [UInt32] = []
 
@@ -78,6 +78,9 @@ struct OffsetIndex {
     }
 
     /// Drops every entry and empties the file.
+    /// Closes the descriptor kept open for appends (the segment is sealed).
+    mutating func closeFile() { file.close() }
+
     mutating func reset() throws {
         try file.truncate(to: 0)
         relativeOffsets.removeAll()
@@ -91,7 +94,7 @@ struct OffsetIndex {
 struct TimeIndex {
     static let entrySize = 12
     let baseOffset: Int64
-    let file: IndexFile
+    private(set) var file: IndexFile
     private(set) var timestamps: [Int64] = []
     private(set) var relativeOffsets: [UInt32] = []
 
@@ -147,6 +150,9 @@ struct TimeIndex {
         return low == 0 ? nil : baseOffset + Int64(relativeOffsets[low - 1])
     }
 
+    /// Closes the descriptor kept open for appends (the segment is sealed).
+    mutating func closeFile() { file.close() }
+
     mutating func reset() throws {
         try file.truncate(to: 0)
         timestamps.removeAll()
@@ -154,21 +160,28 @@ struct TimeIndex {
     }
 }
 
-/// An index file opened only for the duration of each operation.
+/// An index file. Appends (only the active segment's index gets them) open it once and keep
+/// it open until ``close()``, called when the segment is sealed, so an index entry costs one
+/// `pwrite` (an open and close per entry was a path lookup and two system calls more per
+/// produced batch); other operations open it for their duration.
 struct IndexFile {
     let path: String
+    private var writer: SegmentFile?
 
     init(path: String) throws {
         self.path = path
         if !FileSystem.exists(path) { _ = try SegmentFile(path: path, create: true) }
     }
 
-    func size() throws -> Int { try SegmentFile(path: path, create: true).size() }
-    func read(at position: Int, count: Int) throws -> [UInt8] {
-        try SegmentFile(path: path, create: true).read(at: position, count: count)
+    private func handle() throws -> SegmentFile { try writer ?? SegmentFile(path: path, create: true) }
+
+    func size() throws -> Int { try handle().size() }
+    func read(at position: Int, count: Int) throws -> [UInt8] { try handle().read(at: position, count: count) }
+    mutating func write(_ bytes: UnsafeRawBufferPointer, at position: Int) throws {
+        if writer == nil { writer = try SegmentFile(path: path, create: true) }
+        try writer!.write(bytes, at: position)
     }
-    func write(_ bytes: UnsafeRawBufferPointer, at position: Int) throws {
-        try SegmentFile(path: path, create: true).write(bytes, at: position)
-    }
-    func truncate(to length: Int) throws { try SegmentFile(path: path, create: true).truncate(to: length) }
+    func truncate(to length: Int) throws { try handle().truncate(to: length) }
+    /// Closes the descriptor kept for appends, if any.
+    mutating func close() { writer = nil }
 }
