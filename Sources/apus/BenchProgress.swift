@@ -15,7 +15,12 @@ final class BenchStatistics: Sendable {
     }
 
     private let state = Mutex(State())
-    let started = ContinuousClock.now
+    /// When the measurement starts: rates are over the time since.
+    let started: ContinuousClock.Instant
+
+    init(startingAt started: ContinuousClock.Instant = .now) {
+        self.started = started
+    }
     /// Whether a live line reads the interval figures (only when stderr is a terminal): without
     /// one, keeping them would hold a second copy of every latency.
     private let live = isatty(STDERR_FILENO) == 1
@@ -74,6 +79,9 @@ struct BenchSummary: Codable {
     var latencyName: String
     /// Milliseconds at p50, p95, p99, p99.9 and max (absent without latencies).
     var percentiles: [String: Double]
+    /// Publish latency (send to acknowledgement) of a sample of the records, in the same form,
+    /// when the benchmark measured it.
+    var publishPercentiles: [String: Double] = [:]
 
     var recordsPerSecond: Double { Double(records) / seconds }
     var megabytesPerSecond: Double { Double(bytes) / seconds / 1_048_576 }
@@ -107,11 +115,13 @@ struct BenchSummary: Codable {
                 "mb_per_second": .number(megabytesPerSecond), "latency": .string(latencyName),
             ]
             for (name, value) in percentiles { object["latency_\(name)_ms"] = .number(value) }
+            for (name, value) in publishPercentiles { object["publish_latency_\(name)_ms"] = .number(value) }
             print(String(decoding: try! encoder.encode(object), as: UTF8.self))
         } else {
             print("\(kind): \(records) records, \(String(format: "%.1f", Double(bytes) / 1_048_576)) MiB in \(String(format: "%.2f", seconds)) s")
             print("  \(String(format: "%.0f", recordsPerSecond)) records/s, \(String(format: "%.2f", megabytesPerSecond)) MiB/s")
             if !percentiles.isEmpty { print("  \(latencyName) latency: \(Self.latencyText(percentiles))") }
+            if !publishPercentiles.isEmpty { print("  publish latency (send to acknowledgement, sampled): \(Self.latencyText(publishPercentiles))") }
         }
     }
 }
