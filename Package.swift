@@ -26,7 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
-        // C shims: the system's liblz4 and zlib, and CRC32C.
+        // C shims: the system's liblz4 and zlib, CRC32C, and Linux calls glibc hides from Swift.
         .systemLibrary(
             name: "CLZ4", pkgConfig: "liblz4",
             providers: [.apt(["liblz4-dev"])]),
@@ -36,6 +36,7 @@ let package = Package(
         .target(
             name: "CCRC32C",
             cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CLinuxIO"),
 
         // Record batch v2, varints and compression: no I/O, shared by broker and client.
         .target(
@@ -53,7 +54,7 @@ let package = Package(
         // Segments, indexes, partition logs, recovery and retention. No networking.
         .target(
             name: "ApusStorage",
-            dependencies: ["ApusRecord"]),
+            dependencies: ["ApusRecord", "CLinuxIO"]),
 
         // SASL mechanisms (PLAIN, SCRAM-SHA-256/512), credentials, principals and the ACL model:
         // shared by broker and client, no I/O.

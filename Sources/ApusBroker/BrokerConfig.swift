@@ -50,7 +50,7 @@ public struct BrokerConfig: Sendable, Equatable {
         "log.flush.scheduler.interval.ms", "log.message.timestamp.type", "apus.metrics.listener",
         "num.network.threads", "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms",
         "group.max.session.timeout.ms", "group.max.size", "offset.metadata.max.bytes", "offsets.topic.num.partitions",
-        "offsets.topic.segment.bytes", "listener.security.protocol.map",
+        "offsets.topic.segment.bytes", "listener.security.protocol.map", "apus.log.writeback.bytes",
     ]).union(SecurityConfig.knownProperties)
 
     /// Applies `properties` (Kafka names) over the current values.
@@ -86,6 +86,7 @@ public struct BrokerConfig: Sendable, Equatable {
             case "log.flush.interval.messages": logDefaults.flushMessages = try integer(min: 1)
             case "log.flush.interval.ms": logDefaults.flushMs = try integer()
             case "log.index.interval.bytes": logDefaults.indexIntervalBytes = Int(try integer())
+            case "apus.log.writeback.bytes": logDefaults.writebackBytes = Int(try integer(min: 0))
             case "message.max.bytes":
                 messageMaxBytes = Int(try integer())
                 logDefaults.maxMessageBytes = messageMaxBytes

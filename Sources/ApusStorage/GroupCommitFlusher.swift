@@ -20,6 +20,9 @@ public final class GroupCommitFlusher: Sendable {
 
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "apus.storage.flusher")
+    /// Writeback hints go on their own queue: they never wait behind a group commit's sync,
+    /// and a sync never waits behind them.
+    private let writebackQueue = DispatchQueue(label: "apus.storage.writeback")
 
     public init() {}
 
@@ -59,6 +62,12 @@ public final class GroupCommitFlusher: Sendable {
                 request.completion?(outcome)
             }
         }
+    }
+
+    /// Starts the writeback of `count` bytes at `position` of `file` off the caller's thread
+    /// (see ``SegmentFile/startWriteback(at:count:)``); nothing waits for it.
+    func startWriteback(_ file: SegmentFile, at position: Int, count: Int) {
+        writebackQueue.async { file.startWriteback(at: position, count: count) }
     }
 
     /// Blocks until every request submitted so far has been served.

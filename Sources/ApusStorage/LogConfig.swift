@@ -21,6 +21,12 @@ public struct LogConfig: Sendable, Equatable {
     public var maxMessageBytes: Int = 1_048_588
     /// `message.timestamp.type`: CreateTime keeps producers' timestamps; LogAppendTime stamps batches on append.
     public var logAppendTime: Bool = false
+    /// Broker-wide only (`apus.log.writeback.bytes`, not a topic property): after this many
+    /// bytes appended to the active segment, their writeback to disk is started without
+    /// waiting (RocksDB's `bytes_per_sync`), so dirty pages do not pile up until a rolled
+    /// segment's sync or the kernel writes a gigabyte at once and stalls appends meanwhile.
+    /// 0 leaves writeback to the kernel.
+    public var writebackBytes: Int = 8 << 20
 
     public init() {}
 

@@ -66,6 +66,8 @@ public final class PartitionLog {
     /// Segments written since their last sync request (the active one included).
     private var dirtySegments: [LogSegment] = []
     private var unflushedMessages: Int64 = 0
+    /// Bytes of the active segment whose writeback has been started (``LogConfig/writebackBytes``).
+    private var writebackPosition = 0
     private var lastFlushRequestTime: Int64
     /// The first offset readable; advanced by retention and ``deleteRecords(before:)``.
     public private(set) var logStartOffset: Int64 {
@@ -245,6 +247,7 @@ public final class PartitionLog {
         unflushedMessages += Int64(recordCount)
         let flushRequested = unflushedMessages >= config.flushMessages
         if flushRequested { requestFlush(completion: onFlush) }
+        startWritebackIfDue(segment)
         return AppendInfo(
             firstOffset: firstOffset, lastOffset: lastOffset, logAppendTime: appendTime ?? -1,
             logStartOffset: logStartOffset, batchCount: batches.count, recordCount: recordCount,
@@ -284,6 +287,22 @@ public final class PartitionLog {
         return headers
     }
 
+    /// Starts the writeback of what the active segment got since the last one, once that is
+    /// ``LogConfig/writebackBytes`` or more.
+    private func startWritebackIfDue(_ segment: LogSegment) {
+        guard config.writebackBytes > 0 else { return }
+        let start = min(writebackPosition, segment.size)
+        guard segment.size - start >= config.writebackBytes else { return }
+        flusher.startWriteback(segment.file, at: start, count: segment.size - start)
+        writebackPosition = segment.size
+        writebackRequests += 1
+    }
+
+    /// Writebacks started (for tests).
+    private(set) var writebackRequests = 0
+    /// The active segment's `.log` (for tests).
+    var activeSegmentFile: SegmentFile { activeSegment.file }
+
     /// Starts a new active segment at the log end offset.
     public func roll() throws {
         let old = activeSegment
@@ -291,6 +310,7 @@ public final class PartitionLog {
         try old.seal()
         let segment = try LogSegment.create(directory: directory, baseOffset: logEndOffset, config: config)
         segments.append(segment)
+        writebackPosition = 0
         try writeProducerSnapshot()
         try FileSystem.syncDirectory(directory)
         // Kafka flushes a rolled segment in the background; so do we.

@@ -1,3 +1,4 @@
+import CLinuxIO
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -48,6 +49,17 @@ public final class SegmentFile: Sendable {
         guard ftruncate(descriptor, off_t(length)) == 0 else {
             throw StorageError.io(operation: "ftruncate", path: path, errno: errno)
         }
+    }
+
+    /// Starts writing `count` bytes at `position` back to disk and returns without waiting
+    /// (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`). Not a durability point: it keeps dirty
+    /// pages from piling up, so that the next `fdatasync` (a rolled segment's, or the kernel's
+    /// own writeback) has little left to write. Best effort: returns whether the kernel took
+    /// the request, and callers may ignore a failure, since the data is still written back
+    /// later, as without this call.
+    @discardableResult
+    public func startWriteback(at position: Int, count: Int) -> Bool {
+        apus_start_writeback(descriptor, Int64(position), Int64(count)) == 0
     }
 
     /// fdatasync: the data written so far, through the mapping or not, is on disk.

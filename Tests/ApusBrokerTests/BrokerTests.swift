@@ -283,6 +283,7 @@ func createTopic(_ client: TestClient, _ name: String, partitions: Int32 = 1) th
             log.segment.bytes=1048576
             log.flush.interval.messages=1
             auto.create.topics.enable=false
+            apus.log.writeback.bytes=0
             """))
         #expect(config.dataDirectory == "/var/lib/apus")
         #expect(config.listenHost == "0.0.0.0" && config.listenPort == 9093)
@@ -290,6 +291,7 @@ func createTopic(_ client: TestClient, _ name: String, partitions: Int32 = 1) th
         #expect(config.nodeId == 3 && config.numPartitions == 6 && !config.autoCreateTopics)
         #expect(config.logDefaults.retentionMs == 1000)
         #expect(config.logDefaults.segmentBytes == 1 << 20 && config.logDefaults.flushMessages == 1)
+        #expect(config.logDefaults.writebackBytes == 0 && BrokerConfig().logDefaults.writebackBytes == 8 << 20)
     }
 
     @Test func badValuesAreRejectedWithTheKeyNamed() {
@@ -298,5 +300,6 @@ func createTopic(_ client: TestClient, _ name: String, partitions: Int32 = 1) th
         #expect(throws: ConfigError.self) { try config.apply([("listeners", "SSL_TYPO://:9093")]) }
         #expect(throws: ConfigError.self) { try config.apply([("no.such.property", "1")]) }
         #expect(throws: ConfigError.self) { try config.apply([("listeners", "PLAINTEXT://host")]) }
+        #expect(throws: ConfigError.self) { try config.apply([("apus.log.writeback.bytes", "-1")]) }
     }
 }

@@ -207,6 +207,32 @@ import Testing
         #expect(log.checkpoint.recoveryPoint == 50)
     }
 
+    @Test func writebackStartsEveryWritebackBytesAndAgainAfterARoll() throws {
+        let dir = TemporaryDirectory()
+        var config = LogConfig.small(segmentBytes: 1 << 20)
+        config.writebackBytes = 4096
+        let log = try openLog(dir, config: config)
+        let batch = makeBatch("w", count: 1, valueSize: 1000)
+        for _ in 0..<3 { try log.append(batch) }
+        #expect(log.writebackRequests == 0)  // about 3 KiB: not yet
+        try log.append(batch)
+        #expect(log.writebackRequests == 1)
+        for _ in 0..<4 { try log.append(batch) }
+        #expect(log.writebackRequests == 2)
+        try log.roll()
+        for _ in 0..<4 { try log.append(batch) }
+        #expect(log.writebackRequests == 3)
+        #expect(try log.readRecords(from: 0).count == 12)
+        // The kernel takes the request for a file the log wrote.
+        #expect(log.activeSegmentFile.startWriteback(at: 0, count: 4096))
+
+        var off = LogConfig.small(segmentBytes: 1 << 20)
+        off.writebackBytes = 0
+        let quiet = try PartitionLog(topicPartition: partition, directory: dir.path + "/quiet-0", config: off, flusher: GroupCommitFlusher())
+        for _ in 0..<12 { try quiet.append(batch) }
+        #expect(quiet.writebackRequests == 0)
+    }
+
     @Test func flushMessagesTriggersASync() throws {
         let dir = TemporaryDirectory()
         var config = LogConfig.small()
