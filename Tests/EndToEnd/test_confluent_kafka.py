@@ -210,3 +210,20 @@ def test_log_segments_roll_and_reads_span_them(broker_factory):
     assert_same_messages(consume(broker, topic, len(messages)), messages)
     broker.restart()
     assert_same_messages(consume(broker, topic, len(messages)), messages)
+
+
+def test_writeback_as_you_go_keeps_every_message_and_is_reported(broker_factory):
+    # Writeback started every 4 KiB and segments of 64 KiB: many sync_file_range calls and
+    # rolls while confluent-kafka produces; every message comes back, also after a restart.
+    broker = broker_factory(**{"apus.log.writeback.bytes": 4_096, "log.segment.bytes": 65_536})
+    topic = unique_topic("ck-writeback")
+    messages = binary_messages(3_000, seed=800)
+    reports = produce_all(producer_for(broker, **{"batch.size": 16_384}), topic, messages)
+    assert [error for error, _, _ in reports] == [None] * len(messages)
+    assert_same_messages(consume(broker, topic, len(messages)), messages)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    resource = ConfigResource(ResourceType.BROKER, "0")
+    configs = admin.describe_configs([resource], request_timeout=TIMEOUT_S)[resource].result(timeout=TIMEOUT_S)
+    assert configs["apus.log.writeback.bytes"].value == "4096"
+    broker.restart()
+    assert_same_messages(consume(broker, topic, len(messages)), messages)

@@ -53,6 +53,7 @@ enum DescribeConfigsHandler: APIHandler {
             ("log.retention.bytes", "\(config.logDefaults.retentionBytes)"),
             ("log.flush.interval.messages", "\(config.logDefaults.flushMessages)"),
             ("log.flush.interval.ms", "\(config.logDefaults.flushMs)"),
+            ("apus.log.writeback.bytes", "\(config.logDefaults.writebackBytes)"),
         ]
         return values.map { Entry(name: $0.0, value: $0.1, configSource: sourceStaticBroker, configType: 2) }
     }
