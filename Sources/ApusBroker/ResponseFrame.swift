@@ -66,45 +66,68 @@ public struct ResponseFrame: Sendable {
 struct RecordsSplicer {
     /// A marker no encoding of ours contains by chance: 8 random bytes and a counter.
     private let prefix: UInt64 = UInt64.random(in: .min ... .max)
-    private(set) var slices: [(marker: [UInt8], slice: LogSlice)] = []
+    private(set) var slices: [LogSlice] = []
 
-    /// A placeholder records buffer for `slice`.
+    /// A placeholder records buffer for `slice`: the prefix and the slice's number, big-endian.
     mutating func placeholder(for slice: LogSlice) -> ByteBuffer {
-        var marker: [UInt8] = []
-        marker.append(contentsOf: withUnsafeBytes(of: prefix.bigEndian, Array.init))
-        marker.append(contentsOf: withUnsafeBytes(of: UInt64(slices.count).bigEndian, Array.init))
-        slices.append((marker, slice))
-        return ByteBuffer(bytes: marker)
+        var marker = ByteBuffer()
+        marker.reserveCapacity(16)
+        marker.writeInteger(prefix)
+        marker.writeInteger(UInt64(slices.count))
+        slices.append(slice)
+        return marker
+    }
+
+    /// Where the marker of slice `number` starts in `frame`, searching from `start` (an index
+    /// into the buffer); markers come in slice order, each after the one before.
+    private func markerIndex(_ number: Int, in frame: ByteBuffer, from start: Int) -> Int? {
+        let (wantedPrefix, wantedNumber) = (prefix.bigEndian, UInt64(number).bigEndian)
+        return frame.withUnsafeReadableBytes { raw -> Int? in
+            let base = frame.readerIndex
+            var offset = start - base
+            while offset + 16 <= raw.count {
+                if raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self) == wantedPrefix,
+                    raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self) == wantedNumber
+                {
+                    return base + offset
+                }
+                offset += 1
+            }
+            return nil
+        }
     }
 
     /// Splits `frame` (size, header, body as encoded) at the markers. `compact` tells whether
-    /// the records length prefix is a compact varint (flexible versions) or an int32.
+    /// the records length prefix is a compact varint (flexible versions) or an int32. The parts
+    /// between markers are slices of `frame`, not copies; each rewritten length prefix is a
+    /// part of its own.
     func splice(_ frame: ByteBuffer, compact: Bool) -> ResponseFrame {
         guard !slices.isEmpty else { return ResponseFrame(frame) }
-        let bytes = Array(frame.readableBytesView)
         var parts: [ResponseFrame.Part] = []
-        var cursor = 0
+        parts.reserveCapacity(slices.count * 3 + 1)
+        var cursor = frame.readerIndex
         let oldPrefixWidth = compact ? 1 : 4  // the prefix of a 16-byte placeholder
-        for (marker, slice) in slices {
-            guard let found = bytes[cursor...].firstRange(of: marker) else {
+        for (number, slice) in slices.enumerated() {
+            guard let found = markerIndex(number, in: frame, from: cursor) else {
                 preconditionFailure("records marker missing from the encoded response")
             }
-            var head = ByteBuffer(bytes: bytes[cursor..<(found.lowerBound - oldPrefixWidth)])
+            parts.append(.bytes(frame.getSlice(at: cursor, length: found - oldPrefixWidth - cursor)!))
+            var length = ByteBuffer()
             if compact {
                 var value = UInt64(slice.length + 1)
                 while value >= 0x80 {
-                    head.writeInteger(UInt8(truncatingIfNeeded: value) | 0x80)
+                    length.writeInteger(UInt8(truncatingIfNeeded: value) | 0x80)
                     value >>= 7
                 }
-                head.writeInteger(UInt8(value))
+                length.writeInteger(UInt8(value))
             } else {
-                head.writeInteger(Int32(slice.length))
+                length.writeInteger(Int32(slice.length))
             }
-            parts.append(.bytes(head))
+            parts.append(.bytes(length))
             parts.append(.file(slice.file, position: slice.position, length: slice.length))
-            cursor = found.upperBound
+            cursor = found + 16
         }
-        parts.append(.bytes(ByteBuffer(bytes: bytes[cursor...])))
+        parts.append(.bytes(frame.getSlice(at: cursor, length: frame.writerIndex - cursor)!))
         var result = ResponseFrame(parts: parts)
         // Fix the frame's size prefix, at the start of the first part.
         if case .bytes(var first) = result.parts[0] {
