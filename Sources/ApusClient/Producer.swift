@@ -482,9 +482,11 @@ struct BatchEncoding: Sendable {
     /// The batch encoded: its precompressed bytes with this producer state, once they are ready.
     func encode(_ batch: ProducerBatch) async throws -> ByteBuffer {
         guard let precompressed = batch.precompressed else { return try encode(batch.builder) }
-        var bytes = try await precompressed.value
-        encoder.stampProducerState(&bytes)
-        return ByteBuffer(bytes: bytes)
+        // Stamped in the send buffer: stamping the task's array would copy it first (the task
+        // still holds it), and then the buffer would copy it again.
+        var buffer = ByteBuffer(bytes: try await precompressed.value)
+        buffer.withUnsafeMutableReadableBytes { encoder.stampProducerState($0) }
+        return buffer
     }
 }
 

@@ -80,20 +80,26 @@ public struct RecordBatchEncoder: Sendable {
     /// Sets the producer id, epoch and base sequence of the encoded batch at the start of
     /// `batch` and recomputes its CRC: a batch can be compressed before its sequence is known.
     public func stampProducerState(_ batch: inout [UInt8]) {
-        batch.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: producerId.bigEndian, toByteOffset: RecordBatchLayout.producerId, as: Int64.self)
-            raw.storeBytes(of: producerEpoch.bigEndian, toByteOffset: RecordBatchLayout.producerEpoch, as: Int16.self)
-            raw.storeBytes(of: baseSequence.bigEndian, toByteOffset: RecordBatchLayout.baseSequence, as: Int32.self)
-        }
-        Self.updateChecksum(&batch)
+        batch.withUnsafeMutableBytes { stampProducerState($0) }
+    }
+
+    /// The same, on bytes in place (a batch already in its send buffer).
+    public func stampProducerState(_ batch: UnsafeMutableRawBufferPointer) {
+        batch.storeBytes(of: producerId.bigEndian, toByteOffset: RecordBatchLayout.producerId, as: Int64.self)
+        batch.storeBytes(of: producerEpoch.bigEndian, toByteOffset: RecordBatchLayout.producerEpoch, as: Int16.self)
+        batch.storeBytes(of: baseSequence.bigEndian, toByteOffset: RecordBatchLayout.baseSequence, as: Int32.self)
+        Self.updateChecksum(batch)
     }
 
     /// Recomputes the CRC of the batch at the start of `batch` (after changing fields it covers).
     public static func updateChecksum(_ batch: inout [UInt8]) {
-        batch.withUnsafeMutableBytes { raw in
-            let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[RecordBatchLayout.attributes...]))
-            raw.storeBytes(of: crc.bigEndian, toByteOffset: RecordBatchLayout.crc, as: UInt32.self)
-        }
+        batch.withUnsafeMutableBytes { updateChecksum($0) }
+    }
+
+    /// The same, on bytes in place.
+    public static func updateChecksum(_ batch: UnsafeMutableRawBufferPointer) {
+        let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: batch[RecordBatchLayout.attributes...]))
+        batch.storeBytes(of: crc.bigEndian, toByteOffset: RecordBatchLayout.crc, as: UInt32.self)
     }
 
     /// Bytes the record takes in a batch, its length varint included.
