@@ -44,22 +44,43 @@ public final class Partition: Sendable {
     /// (`flush.messages`) asks for a sync and `waitForFlush` is set, the future completes only
     /// after the sync.
     func append(_ records: ByteBuffer, waitForFlush: Bool) -> EventLoopFuture<AppendInfo> {
-        if eventLoop.inEventLoop { return appendOnLoop(records, waitForFlush: waitForFlush) }
-        return eventLoop.flatSubmit { self.appendOnLoop(records, waitForFlush: waitForFlush) }
+        let promise = eventLoop.makePromise(of: AppendInfo.self)
+        append(records, waitForFlush: waitForFlush) { promise.completeWith($0) }
+        return promise.futureResult
     }
 
-    private func appendOnLoop(_ records: ByteBuffer, waitForFlush: Bool) -> EventLoopFuture<AppendInfo> {
-        let flushed = eventLoop.makePromise(of: Void.self)
-        let onFlush: (@Sendable (Result<Int64, StorageError>) -> Void)?
-        if waitForFlush {
+    /// ``append(_:waitForFlush:)`` with a completion instead of a future, called once on
+    /// ``eventLoop``: the Produce path allocates no future or promise for it.
+    func append(
+        _ records: ByteBuffer, waitForFlush: Bool, completion: @escaping @Sendable (Result<AppendInfo, Error>) -> Void
+    ) {
+        if eventLoop.inEventLoop {
+            appendOnLoop(records, waitForFlush: waitForFlush, completion: completion)
+        } else {
+            eventLoop.execute { self.appendOnLoop(records, waitForFlush: waitForFlush, completion: completion) }
+        }
+    }
+
+    private func appendOnLoop(
+        _ records: ByteBuffer, waitForFlush: Bool, completion: @escaping @Sendable (Result<AppendInfo, Error>) -> Void
+    ) {
+        // When the append asks for a sync (`flush.messages`), the answer waits for it. The
+        // flusher calls back on its own thread; the hop to this loop runs after this append
+        // has stored its info. Logs that never sync on append need none of this.
+        var onFlush: (@Sendable (Result<Int64, StorageError>) -> Void)?
+        var appended: NIOLoopBoundBox<AppendInfo?>?
+        if waitForFlush && log.value.config.flushMessages != .max {
+            let box = NIOLoopBoundBox<AppendInfo?>(nil, eventLoop: eventLoop)
+            let loop = eventLoop
+            appended = box
             onFlush = { result in
-                switch result {
-                case .success: flushed.succeed()
-                case .failure(let error): flushed.fail(error)
+                loop.execute {
+                    switch result {
+                    case .success: completion(.success(box.value!))
+                    case .failure(let error): completion(.failure(error))
+                    }
                 }
             }
-        } else {
-            onFlush = nil
         }
         let info: AppendInfo
         do {
@@ -68,13 +89,15 @@ public final class Partition: Sendable {
                 try log.append(raw, onFlush: onFlush)
             }
         } catch {
-            flushed.succeed()
-            return eventLoop.makeFailedFuture(error)
+            completion(.failure(error))
+            return
         }
         wakeWaiters()
-        if info.flushRequested && waitForFlush { return flushed.futureResult.map { info } }
-        flushed.succeed()
-        return eventLoop.makeSucceededFuture(info)
+        if info.flushRequested, let appended {
+            appended.value = info
+        } else {
+            completion(.success(info))
+        }
     }
 
     /// Calls `callback` (once) at the next append; returns an id for ``cancelWait(_:)``.

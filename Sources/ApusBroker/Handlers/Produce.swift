@@ -21,32 +21,66 @@ enum ProduceHandler: APIHandler {
 
     typealias PartitionResponse = ProduceResponse.PartitionProduceResponse
 
+    /// A request for one partition, what a producer with one partition per broker sends, is
+    /// answered without futures: the append calls back on the partition's loop, which encodes
+    /// the response frame and completes the one promise the connection waits on.
+    static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> EventLoopFuture<ResponseFrame?> {
+        let version = context.apiVersion
+        let request = try Request(from: &body, version: version)
+        guard request.topicData.count == 1, request.topicData[0].partitionData.count == 1 else {
+            let correlationId = context.header.correlationId
+            return handle(request, context: context).map { response in
+                response.map { frame($0, correlationId: correlationId, version: version) }
+            }
+        }
+        let topic = request.topicData[0].name
+        let promise = context.eventLoop.makePromise(of: ResponseFrame?.self)
+        let (correlationId, acks) = (context.header.correlationId, request.acks)
+        partitionResponse(topic, request.topicData[0].partitionData[0], acks: acks, context: context) { partition in
+            do {
+                let response = try answer([.init(name: topic, partitionResponses: [partition])], acks: acks)
+                promise.succeed(response.map { frame($0, correlationId: correlationId, version: version) })
+            } catch {
+                promise.fail(error)
+            }
+        }
+        return promise.futureResult
+    }
+
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<ProduceResponse?> {
-        let validAcks = [-1, 0, 1].contains(request.acks)
-        func partitionResponse(_ topic: String, _ data: Request.PartitionProduceData) -> EventLoopFuture<PartitionResponse> {
-            guard context.isAuthorized(.write, .topic, topic) else {
-                return context.eventLoop.makeSucceededFuture(failure(data.index, .topicAuthorizationFailed, "not authorized to write to \(topic)"))
-            }
-            guard validAcks else {
-                return context.eventLoop.makeSucceededFuture(failure(data.index, .invalidRequiredAcks, "acks must be -1, 0 or 1"))
-            }
-            return produce(topic: topic, data: data, acks: request.acks, context: context)
-        }
-        // One partition, what a producer with one partition per broker sends: no futures to join.
-        if request.topicData.count == 1, request.topicData[0].partitionData.count == 1 {
-            let topic = request.topicData[0].name
-            return partitionResponse(topic, request.topicData[0].partitionData[0]).flatMapThrowing { response in
-                try answer([.init(name: topic, partitionResponses: [response])], acks: request.acks)
-            }
-        }
         let topicFutures = request.topicData.map { topicData in
             EventLoopFuture.whenAllSucceed(
-                topicData.partitionData.map { partitionResponse(topicData.name, $0) }, on: context.eventLoop
+                topicData.partitionData.map { data in
+                    let promise = context.eventLoop.makePromise(of: PartitionResponse.self)
+                    partitionResponse(topicData.name, data, acks: request.acks, context: context) { promise.succeed($0) }
+                    return promise.futureResult
+                }, on: context.eventLoop
             ).map { ProduceResponse.TopicProduceResponse(name: topicData.name, partitionResponses: $0) }
         }
         return EventLoopFuture.whenAllSucceed(topicFutures, on: context.eventLoop).flatMapThrowing {
             try answer($0, acks: request.acks)
         }
+    }
+
+    private static func frame(_ response: ProduceResponse, correlationId: Int32, version: Int16) -> ResponseFrame {
+        ResponseFrame(encodeFrame(correlationId: correlationId, apiKey: apiKey, version: version, allocator: ByteBufferAllocator()) {
+            response.write(to: &$0, version: version)
+        })
+    }
+
+    /// Appends one partition's batch, or refuses it, and calls `completion` with its answer
+    /// (at once for a refusal, else on the partition's loop).
+    private static func partitionResponse(
+        _ topic: String, _ data: Request.PartitionProduceData, acks: Int16, context: RequestContext,
+        completion: @escaping @Sendable (PartitionResponse) -> Void
+    ) {
+        guard context.isAuthorized(.write, .topic, topic) else {
+            return completion(failure(data.index, .topicAuthorizationFailed, "not authorized to write to \(topic)"))
+        }
+        guard [-1, 0, 1].contains(acks) else {
+            return completion(failure(data.index, .invalidRequiredAcks, "acks must be -1, 0 or 1"))
+        }
+        produce(topic: topic, data: data, acks: acks, context: context, completion: completion)
     }
 
     /// The response, or none for acks=0 (whose failures close the connection instead).
@@ -64,13 +98,15 @@ enum ProduceHandler: APIHandler {
         PartitionResponse(index: index, errorCode: code.rawValue, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, errorMessage: message)
     }
 
-    static func produce(topic: String, data: Request.PartitionProduceData, acks: Int16, context: RequestContext) -> EventLoopFuture<PartitionResponse> {
-        let loop = context.eventLoop
+    static func produce(
+        topic: String, data: Request.PartitionProduceData, acks: Int16, context: RequestContext,
+        completion: @escaping @Sendable (PartitionResponse) -> Void
+    ) {
         guard let partition = context.broker.topics.partition(topic, data.index) else {
-            return loop.makeSucceededFuture(failure(data.index, .unknownTopicOrPartition, "unknown topic or partition \(topic)-\(data.index)"))
+            return completion(failure(data.index, .unknownTopicOrPartition, "unknown topic or partition \(topic)-\(data.index)"))
         }
         guard let records = data.records, records.readableBytes > 0 else {
-            return loop.makeSucceededFuture(failure(data.index, .corruptMessage, "no records"))
+            return completion(failure(data.index, .corruptMessage, "no records"))
         }
         // Produce v3+ carries exactly one record batch v2 per partition.
         let checked: RecordBatchHeader
@@ -79,32 +115,36 @@ enum ProduceHandler: APIHandler {
         } catch let error as RecordError {
             let code: KafkaErrorCode =
                 if case .unsupportedMagic = error { context.apiVersion < 3 ? .unsupportedForMessageFormat : .invalidRecord } else { .corruptMessage }
-            return loop.makeSucceededFuture(failure(data.index, code, error.description))
+            return completion(failure(data.index, code, error.description))
         } catch {
-            return loop.makeSucceededFuture(failure(data.index, .corruptMessage, "\(error)"))
+            return completion(failure(data.index, .corruptMessage, "\(error)"))
         }
         if checked.totalSize != records.readableBytes {
-            return loop.makeSucceededFuture(failure(data.index, .invalidRecord, "a produce request must carry exactly one record batch per partition"))
+            return completion(failure(data.index, .invalidRecord, "a produce request must carry exactly one record batch per partition"))
         }
         if checked.attributes.isControl {
-            return loop.makeSucceededFuture(failure(data.index, .invalidRecord, "clients may not produce control batches"))
+            return completion(failure(data.index, .invalidRecord, "clients may not produce control batches"))
         }
         if checked.attributes.compression == .zstd && context.apiVersion < 7 {
-            return loop.makeSucceededFuture(failure(data.index, .unsupportedCompressionType, "zstd needs Produce v7 or later"))
+            return completion(failure(data.index, .unsupportedCompressionType, "zstd needs Produce v7 or later"))
         }
         let metrics = context.broker.metrics
-        return partition.append(records, waitForFlush: acks != 0).map { info in
-            if info.recordCount > 0 {
-                metrics.produced(topic: topic, bytes: records.readableBytes, messages: info.recordCount)
-                metrics.logEndOffset(topic: topic, partition: data.index, offset: info.lastOffset + 1)
+        let logger = context.logger
+        partition.append(records, waitForFlush: acks != 0) { result in
+            switch result {
+            case .success(let info):
+                if info.recordCount > 0 {
+                    metrics.produced(topic: topic, bytes: records.readableBytes, messages: info.recordCount)
+                    metrics.logEndOffset(topic: topic, partition: data.index, offset: info.lastOffset + 1)
+                }
+                completion(PartitionResponse(
+                    index: data.index, errorCode: 0, baseOffset: info.firstOffset, logAppendTimeMs: info.logAppendTime,
+                    logStartOffset: info.logStartOffset))
+            case .failure(let error):
+                let (code, message) = kafkaError(error)
+                if code == .kafkaStorageError { logger.error("append failed", metadata: ["partition": "\(topic)-\(data.index)", "error": "\(message)"]) }
+                completion(failure(data.index, code, message))
             }
-            return PartitionResponse(
-                index: data.index, errorCode: 0, baseOffset: info.firstOffset, logAppendTimeMs: info.logAppendTime,
-                logStartOffset: info.logStartOffset)
-        }.recover { error in
-            let (code, message) = kafkaError(error)
-            if code == .kafkaStorageError { context.logger.error("append failed", metadata: ["partition": "\(topic)-\(data.index)", "error": "\(message)"]) }
-            return failure(data.index, code, message)
         }
     }
 }
