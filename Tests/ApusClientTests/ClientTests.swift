@@ -272,4 +272,26 @@ func drain(_ consumer: Consumer) async throws -> [ConsumerRecord] {
             await consumer.close()
         }
     }
+
+    @Test func aDurableAcknowledgementComesOnlyAfterTheSync() async throws {
+        // With flush.messages=1 every acknowledged record is already covered by the log's
+        // recovery point (advanced only when an fdatasync completed); without a flush policy
+        // acknowledgements do not wait and the recovery point stays where it was.
+        for durable in [true, false] {
+            try await withEmbeddedBroker(settings: durable ? [("log.flush.interval.messages", "1")] : []) { broker in
+                let producer = Producer(configuration: producerConfiguration(broker))
+                for i in 0..<20 {
+                    let metadata = try await producer.send(ProducerRecord(topic: "durable", partition: 0, value: "v\(i)"))
+                    let partition = try #require(broker.broker?.context.topics.partition("durable", 0))
+                    let recoveryPoint = try await partition.execute { $0.checkpoint.recoveryPoint }.get()
+                    if durable {
+                        #expect(recoveryPoint >= metadata.offset + 1)
+                    } else {
+                        #expect(recoveryPoint == 0)
+                    }
+                }
+                await producer.close()
+            }
+        }
+    }
 }
