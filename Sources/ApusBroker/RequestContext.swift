@@ -57,13 +57,16 @@ extension APIHandler {
         let version = context.apiVersion
         let request = try Request(from: &body, version: version)
         let correlationId = context.header.correlationId
-        let allocator = ByteBufferAllocator()
         return handle(request, context: context).map { response in
-            guard let response else { return nil }
-            return ResponseFrame(encodeFrame(correlationId: correlationId, apiKey: apiKey, version: version, allocator: allocator) {
-                response.write(to: &$0, version: version)
-            })
+            response.map { responseFrame($0, correlationId: correlationId, version: version) }
         }
+    }
+
+    /// The frame (size, header, body) of `response` to the request `correlationId`.
+    static func responseFrame(_ response: Request.Response, correlationId: Int32, version: Int16) -> ResponseFrame {
+        ResponseFrame(encodeFrame(correlationId: correlationId, apiKey: apiKey, version: version, allocator: ByteBufferAllocator()) {
+            response.write(to: &$0, version: version)
+        })
     }
 }
 

@@ -27,19 +27,19 @@ enum ProduceHandler: APIHandler {
     static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> EventLoopFuture<ResponseFrame?> {
         let version = context.apiVersion
         let request = try Request(from: &body, version: version)
+        let correlationId = context.header.correlationId
         guard request.topicData.count == 1, request.topicData[0].partitionData.count == 1 else {
-            let correlationId = context.header.correlationId
             return handle(request, context: context).map { response in
-                response.map { frame($0, correlationId: correlationId, version: version) }
+                response.map { responseFrame($0, correlationId: correlationId, version: version) }
             }
         }
         let topic = request.topicData[0].name
         let promise = context.eventLoop.makePromise(of: ResponseFrame?.self)
-        let (correlationId, acks) = (context.header.correlationId, request.acks)
+        let acks = request.acks
         partitionResponse(topic, request.topicData[0].partitionData[0], acks: acks, context: context) { partition in
             do {
                 let response = try answer([.init(name: topic, partitionResponses: [partition])], acks: acks)
-                promise.succeed(response.map { frame($0, correlationId: correlationId, version: version) })
+                promise.succeed(response.map { responseFrame($0, correlationId: correlationId, version: version) })
             } catch {
                 promise.fail(error)
             }
@@ -60,12 +60,6 @@ enum ProduceHandler: APIHandler {
         return EventLoopFuture.whenAllSucceed(topicFutures, on: context.eventLoop).flatMapThrowing {
             try answer($0, acks: request.acks)
         }
-    }
-
-    private static func frame(_ response: ProduceResponse, correlationId: Int32, version: Int16) -> ResponseFrame {
-        ResponseFrame(encodeFrame(correlationId: correlationId, apiKey: apiKey, version: version, allocator: ByteBufferAllocator()) {
-            response.write(to: &$0, version: version)
-        })
     }
 
     /// Appends one partition's batch, or refuses it, and calls `completion` with its answer
