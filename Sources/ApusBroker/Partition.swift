@@ -69,7 +69,7 @@ public final class Partition: Sendable {
         // has stored its info. Logs that never sync on append need none of this.
         var onFlush: (@Sendable (Result<Int64, StorageError>) -> Void)?
         var appended: NIOLoopBoundBox<AppendInfo?>?
-        if waitForFlush && log.value.config.flushMessages != .max {
+        if waitForFlush && log.value.mayRequestFlushOnAppend {
             let box = NIOLoopBoundBox<AppendInfo?>(nil, eventLoop: eventLoop)
             let loop = eventLoop
             appended = box

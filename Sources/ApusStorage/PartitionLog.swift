@@ -287,6 +287,10 @@ public final class PartitionLog {
         return headers
     }
 
+    /// Whether an append can request a sync (`flush.messages` is set): only then need its
+    /// caller be ready to wait for one.
+    public var mayRequestFlushOnAppend: Bool { config.flushMessages != .max }
+
     /// Starts the writeback of what the active segment got since the last one, once that is
     /// ``LogConfig/writebackBytes`` or more.
     private func startWritebackIfDue(_ segment: LogSegment) {
