@@ -63,5 +63,4 @@ public final class BrokerMetrics: Sendable {
         }
         gauge.record(offset)
     }
-
 }

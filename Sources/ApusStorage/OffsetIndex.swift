@@ -77,10 +77,10 @@ struct OffsetIndex {
         return low == 0 ? 0 : Int(positions[low - 1])
     }
 
-    /// Drops every entry and empties the file.
     /// Closes the descriptor kept open for appends (the segment is sealed).
     mutating func closeFile() { file.close() }
 
+    /// Drops every entry and empties the file.
     mutating func reset() throws {
         try file.truncate(to: 0)
         relativeOffsets.removeAll()
