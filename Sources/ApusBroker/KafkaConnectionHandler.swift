@@ -32,6 +32,9 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     private var waitingFrames = CircularBuffer<ByteBuffer>()
     private var closing = false
     private var draining = false
+    /// Whether ``writeReady(context:)`` is running, and whether it must make another pass.
+    private var writingReady = false
+    private var writeAgain = false
 
     init(broker: BrokerContext, listener: Listener, logger: Logger) {
         self.broker = broker
@@ -73,28 +76,35 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         let sequence = nextSequence
         nextSequence += 1
         let started = NIODeadline.now()
-        let future: EventLoopFuture<ResponseFrame?>
+        let pending: PendingResponse
         let apiName: String
         do {
-            (future, apiName) = try dispatch(&frame, eventLoop: context.eventLoop)
+            (pending, apiName) = try dispatch(&frame, eventLoop: context.eventLoop)
         } catch {
             logger.warning("closing connection: bad request", metadata: ["error": "\(error)"])
             closing = true
             context.close(promise: nil)
             return
         }
-        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-        future.hop(to: context.eventLoop).whenComplete { [broker, logger] result in
+        switch pending {
+        case .ready(let response):
             broker.metrics.requestCompleted(api: apiName, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
-            let (handler, context) = bound.value
-            switch result {
-            case .success(let response):
-                handler.completed[sequence] = response
-                handler.writeReady(context: context)
-            case .failure(let error):
-                logger.error("request failed; closing connection", metadata: ["api": "\(apiName)", "error": "\(error)"])
-                handler.closing = true
-                context.close(promise: nil)
+            completed[sequence] = response
+            writeReady(context: context)
+        case .later(let future):
+            let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+            future.hop(to: context.eventLoop).whenComplete { [broker, logger] result in
+                broker.metrics.requestCompleted(api: apiName, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
+                let (handler, context) = bound.value
+                switch result {
+                case .success(let response):
+                    handler.completed[sequence] = response
+                    handler.writeReady(context: context)
+                case .failure(let error):
+                    logger.error("request failed; closing connection", metadata: ["api": "\(apiName)", "error": "\(error)"])
+                    handler.closing = true
+                    context.close(promise: nil)
+                }
             }
         }
         updateReading(context: context)
@@ -126,33 +136,44 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     /// client that does not read keeps its answers here (holding no descriptors), not in the
     /// channel's buffer.
     private func writeReady(context: ChannelHandlerContext) {
-        var wrote = false
-        while context.channel.isWritable || closing, let response = completed.removeValue(forKey: nextToWrite) {
-            nextToWrite += 1
-            if let response, !closing {
-                response.write(to: context, copyFiles: listener.securityProtocol.usesTLS, wrap: wrapOutboundOut)
-                wrote = true
-            }
-        }
-        if wrote { context.flush() }
-        // A failed login: its answer is out, now the connection goes.
-        if session?.hasFailed == true && nextToWrite == nextSequence && !closing {
-            closing = true
-            context.close(promise: nil)
+        // Starting a waiting request can answer it at once, which asks for another pass
+        // rather than a nested one.
+        guard !writingReady else {
+            writeAgain = true
             return
         }
-        while !waitingFrames.isEmpty && nextSequence - nextToWrite < Self.maximumInFlight && !closing && !draining {
-            start(waitingFrames.removeFirst(), context: context)
-        }
+        writingReady = true
+        defer { writingReady = false }
+        repeat {
+            writeAgain = false
+            var wrote = false
+            while context.channel.isWritable || closing, let response = completed.removeValue(forKey: nextToWrite) {
+                nextToWrite += 1
+                if let response, !closing {
+                    response.write(to: context, copyFiles: listener.securityProtocol.usesTLS, wrap: wrapOutboundOut)
+                    wrote = true
+                }
+            }
+            if wrote { context.flush() }
+            // A failed login: its answer is out, now the connection goes.
+            if session?.hasFailed == true && nextToWrite == nextSequence && !closing {
+                closing = true
+                context.close(promise: nil)
+                return
+            }
+            while !waitingFrames.isEmpty && nextSequence - nextToWrite < Self.maximumInFlight && !closing && !draining {
+                start(waitingFrames.removeFirst(), context: context)
+            }
+        } while writeAgain
         closeIfDrained(context: context)
         updateReading(context: context)
     }
 
     /// Decodes the header and starts the handler. Throws for what must close the connection.
-    private func dispatch(_ frame: inout ByteBuffer, eventLoop: EventLoop) throws -> (EventLoopFuture<ResponseFrame?>, String) {
+    private func dispatch(_ frame: inout ByteBuffer, eventLoop: EventLoop) throws -> (PendingResponse, String) {
         guard let session, !session.hasFailed else { throw SaslStateError("request after a failed authentication") }
         if session.expectsRawToken {
-            return (eventLoop.makeSucceededFuture(rawTokenResponse(frame, session: session)), "SaslAuthenticate")
+            return (.ready(rawTokenResponse(frame, session: session)), "SaslAuthenticate")
         }
         guard let rawKey = frame.getInteger(at: frame.readerIndex, as: Int16.self),
             let rawVersion = frame.getInteger(at: frame.readerIndex + 2, as: Int16.self)
@@ -163,7 +184,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         guard let handler = APIRegistry.byKey[apiKey] else { throw UnsupportedRequest(apiKey: rawKey, version: rawVersion) }
         guard handler.versions.contains(rawVersion) else {
             if apiKey == .apiVersions {
-                return (eventLoop.makeSucceededFuture(ResponseFrame(ApiVersionsHandler.unsupportedVersionResponse(header))), apiKey.name)
+                return (.ready(ResponseFrame(ApiVersionsHandler.unsupportedVersionResponse(header))), apiKey.name)
             }
             throw UnsupportedRequest(apiKey: rawKey, version: rawVersion)
         }

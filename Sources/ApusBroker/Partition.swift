@@ -61,43 +61,48 @@ public final class Partition: Sendable {
         }
     }
 
+    /// Appends at once when called on ``eventLoop`` and the answer need not wait for a sync:
+    /// the one-partition Produce path then needs no closure or promise. Nil otherwise, for
+    /// ``append(_:waitForFlush:completion:)``.
+    func appendNow(_ records: ByteBuffer, waitForFlush: Bool) -> Result<AppendInfo, Error>? {
+        guard eventLoop.inEventLoop, !(waitForFlush && log.value.mayRequestFlushOnAppend) else { return nil }
+        return appendRecords(records, onFlush: nil)
+    }
+
     private func appendOnLoop(
         _ records: ByteBuffer, waitForFlush: Bool, completion: @escaping @Sendable (Result<AppendInfo, Error>) -> Void
     ) {
+        guard waitForFlush && log.value.mayRequestFlushOnAppend else {
+            return completion(appendRecords(records, onFlush: nil))
+        }
         // When the append asks for a sync (`flush.messages`), the answer waits for it. The
         // flusher calls back on its own thread; the hop to this loop runs after this append
-        // has stored its info. Logs that never sync on append need none of this.
-        var onFlush: (@Sendable (Result<Int64, StorageError>) -> Void)?
-        var appended: NIOLoopBoundBox<AppendInfo?>?
-        if waitForFlush && log.value.mayRequestFlushOnAppend {
-            let box = NIOLoopBoundBox<AppendInfo?>(nil, eventLoop: eventLoop)
-            let loop = eventLoop
-            appended = box
-            onFlush = { result in
-                loop.execute {
-                    switch result {
-                    case .success: completion(.success(box.value!))
-                    case .failure(let error): completion(.failure(error))
-                    }
+        // has stored its info.
+        let appended = NIOLoopBoundBox<AppendInfo?>(nil, eventLoop: eventLoop)
+        let loop = eventLoop
+        let result = appendRecords(records) { flushed in
+            loop.execute {
+                switch flushed {
+                case .success: completion(.success(appended.value!))
+                case .failure(let error): completion(.failure(error))
                 }
             }
         }
-        let info: AppendInfo
-        do {
-            let log = self.log.value
-            info = try records.withUnsafeReadableBytes { raw throws -> AppendInfo in
-                try log.append(raw, onFlush: onFlush)
-            }
-        } catch {
-            completion(.failure(error))
-            return
-        }
-        wakeWaiters()
-        if info.flushRequested, let appended {
+        if case .success(let info) = result, info.flushRequested {
             appended.value = info
         } else {
-            completion(.success(info))
+            completion(result)
         }
+    }
+
+    /// Appends on ``eventLoop`` and wakes waiting fetches.
+    private func appendRecords(
+        _ records: ByteBuffer, onFlush: (@Sendable (Result<Int64, StorageError>) -> Void)?
+    ) -> Result<AppendInfo, Error> {
+        let log = self.log.value
+        let result = Result { try records.withUnsafeReadableBytes { try log.append($0, onFlush: onFlush) } }
+        if case .success = result { wakeWaiters() }
+        return result
     }
 
     /// Calls `callback` (once) at the next append; returns an id for ``cancelWait(_:)``.

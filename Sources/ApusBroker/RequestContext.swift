@@ -46,20 +46,28 @@ public protocol APIHandler: Sendable {
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<Request.Response?>
     /// Decodes the body, runs ``handle(_:context:)`` and encodes the response frame. Handlers
     /// that send file data (Fetch) provide their own.
-    static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> EventLoopFuture<ResponseFrame?>
+    static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> PendingResponse
+}
+
+/// A handler's answer to one request: ready when the request was read, or later.
+public enum PendingResponse: Sendable {
+    /// Answered at once; nil for no response (Produce with acks=0).
+    case ready(ResponseFrame?)
+    /// Answered when the future completes; a failure closes the connection.
+    case later(EventLoopFuture<ResponseFrame?>)
 }
 
 extension APIHandler {
     static var apiKey: ApiKey { Request.apiKey }
 
     /// Decodes the body, runs the handler and encodes the response frame (size, header, body).
-    static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> EventLoopFuture<ResponseFrame?> {
+    static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> PendingResponse {
         let version = context.apiVersion
         let request = try Request(from: &body, version: version)
         let correlationId = context.header.correlationId
-        return handle(request, context: context).map { response in
+        return .later(handle(request, context: context).map { response in
             response.map { responseFrame($0, correlationId: correlationId, version: version) }
-        }
+        })
     }
 
     /// The frame (size, header, body) of `response` to the request `correlationId`.

@@ -13,17 +13,37 @@ public struct ResponseFrame: Sendable {
         case file(SegmentFile, position: Int, length: Int)
     }
 
-    public var parts: [Part]
+    /// Most frames are one buffer, held without an array; only Fetch frames that send
+    /// segment file ranges have several parts.
+    private enum Storage: Sendable {
+        case buffer(ByteBuffer)
+        case parts([Part])
+    }
 
-    public init(_ buffer: ByteBuffer) { parts = [.bytes(buffer)] }
-    init(parts: [Part]) { self.parts = parts }
+    private var storage: Storage
+
+    public init(_ buffer: ByteBuffer) { storage = .buffer(buffer) }
+    init(parts: [Part]) { storage = .parts(parts) }
+
+    /// The frame's parts in sending order.
+    public var parts: [Part] {
+        switch storage {
+        case .buffer(let buffer): [.bytes(buffer)]
+        case .parts(let parts): parts
+        }
+    }
 
     public var byteCount: Int {
-        parts.reduce(0) { total, part in
-            switch part {
-            case .bytes(let buffer): total + buffer.readableBytes
-            case .file(_, _, let length): total + length
-            }
+        switch storage {
+        case .buffer(let buffer): buffer.readableBytes
+        case .parts(let parts): parts.reduce(0) { $0 + Self.byteCount(of: $1) }
+        }
+    }
+
+    static func byteCount(of part: Part) -> Int {
+        switch part {
+        case .bytes(let buffer): buffer.readableBytes
+        case .file(_, _, let length): length
         }
     }
 
@@ -31,6 +51,14 @@ public struct ResponseFrame: Sendable {
     /// once its write completes or fails. On TLS connections (`copyFiles`), where the kernel
     /// cannot encrypt a sendfile, file parts are read into buffers instead.
     func write(to context: ChannelHandlerContext, copyFiles: Bool, wrap: (IOData) -> NIOAny) {
+        let parts: [Part]
+        switch storage {
+        case .buffer(let buffer):
+            context.write(wrap(.byteBuffer(buffer)), promise: nil)
+            return
+        case .parts(let several):
+            parts = several
+        }
         for part in parts {
             switch part {
             case .bytes(let buffer):
@@ -128,12 +156,12 @@ struct RecordsSplicer {
             cursor = found + 16
         }
         parts.append(.bytes(frame.getSlice(at: cursor, length: frame.writerIndex - cursor)!))
-        var result = ResponseFrame(parts: parts)
         // Fix the frame's size prefix, at the start of the first part.
-        if case .bytes(var first) = result.parts[0] {
-            first.setInteger(Int32(result.byteCount - 4), at: first.readerIndex)
-            result.parts[0] = .bytes(first)
+        let total = parts.reduce(0) { $0 + ResponseFrame.byteCount(of: $1) }
+        if case .bytes(var first) = parts[0] {
+            first.setInteger(Int32(total - 4), at: first.readerIndex)
+            parts[0] = .bytes(first)
         }
-        return result
+        return ResponseFrame(parts: parts)
     }
 }

@@ -80,6 +80,8 @@ public final class PartitionLog {
     public private(set) var highWatermark: Int64
     /// The idempotent producers' sequence state.
     private var producerState = ProducerStateManager()
+    /// The headers of the batch run being appended, kept between appends for its capacity.
+    private var batchHeaders: [RecordBatchHeader] = []
     /// What recovery found when the log was opened (for logs and tests).
     public private(set) var recoveredTruncatedBytes = 0
     private var closed = false
@@ -201,9 +203,17 @@ public final class PartitionLog {
         onFlush: (@Sendable (Result<Int64, StorageError>) -> Void)? = nil
     ) throws -> AppendInfo {
         guard !closed else { throw StorageError.closed }
-        let batches = try Self.validateBatches(records, maxMessageBytes: config.maxMessageBytes)
+        // The headers go into an array kept between appends, so that an append allocates nothing.
+        var batches = batchHeaders
+        batchHeaders = []
+        defer {
+            batches.removeAll(keepingCapacity: true)
+            batchHeaders = batches
+        }
+        try Self.validateBatches(records, maxMessageBytes: config.maxMessageBytes, into: &batches)
         let firstOffset = logEndOffset
-        // Idempotent producers: a retried batch is answered with its original offsets.
+        // Idempotent producers: a retried batch is answered with its original offsets. Several
+        // batches in one append are checked against the state as the earlier ones leave it.
         var pendingProducers: [Int64: ProducerStateManager.Entry] = [:]
         var nextBatchOffset = firstOffset
         for header in batches {
@@ -214,7 +224,7 @@ public final class PartitionLog {
                     firstOffset: original, lastOffset: last, logAppendTime: -1, logStartOffset: logStartOffset,
                     batchCount: 0, recordCount: 0, flushRequested: false)
             case .append:
-                if header.producerId >= 0 {
+                if header.producerId >= 0 && batches.count > 1 {
                     pendingProducers[header.producerId] = ProducerStateManager.updated(
                         pendingProducers[header.producerId] ?? producerState.producers[header.producerId],
                         with: header, firstOffset: nextBatchOffset, now: now)
@@ -230,7 +240,8 @@ public final class PartitionLog {
         }
         // segment.ms counts from the active segment's first batch to the incoming one, by
         // record timestamps where producers set them (Kafka's rollingBasedTimestamp).
-        let incomingTimestamp = batches.map(\.maxTimestamp).max() ?? -1
+        var incomingTimestamp: Int64 = -1
+        for header in batches { incomingTimestamp = max(incomingTimestamp, header.maxTimestamp) }
         let waited = (incomingTimestamp >= 0 ? incomingTimestamp : now) - (activeSegment.firstBatchTimestamp ?? now)
         if activeSegment.isFull(adding: records.count, lastOffset: lastOffset)
             || activeSegment.size > 0 && waited > config.segmentMs
@@ -241,7 +252,11 @@ public final class PartitionLog {
         try segment.reserve(records.count)
         let appendTime: Int64? = config.logAppendTime ? now : nil
         try segment.append(records, batches: batches, firstOffset: firstOffset, leaderEpoch: leaderEpoch, logAppendTime: appendTime)
-        producerState.commit(pendingProducers)
+        if batches.count == 1 {
+            producerState.record(batches[0], firstOffset: firstOffset, now: now)
+        } else {
+            producerState.commit(pendingProducers)
+        }
         highWatermark = logEndOffset
         if dirtySegments.last !== segment { dirtySegments.append(segment) }
         unflushedMessages += Int64(recordCount)
@@ -260,9 +275,10 @@ public final class PartitionLog {
         try records.withUnsafeBytes { try append($0, leaderEpoch: leaderEpoch, now: now) }
     }
 
-    /// Checks a run of batches as a producer sent them; returns their headers.
-    static func validateBatches(_ records: UnsafeRawBufferPointer, maxMessageBytes: Int) throws -> [RecordBatchHeader] {
-        var headers: [RecordBatchHeader] = []
+    /// Checks a run of batches as a producer sent them; appends their headers to `headers`.
+    static func validateBatches(
+        _ records: UnsafeRawBufferPointer, maxMessageBytes: Int, into headers: inout [RecordBatchHeader]
+    ) throws {
         var position = 0
         guard records.count > 0 else { throw StorageError.invalidRecords(.invalidRecord("no record batch")) }
         while position < records.count {
@@ -284,7 +300,6 @@ public final class PartitionLog {
             headers.append(header)
             position += header.totalSize
         }
-        return headers
     }
 
     /// Whether an append can request a sync (`flush.messages` is set): only then need its

@@ -73,22 +73,28 @@ struct ProducerStateManager {
 
     /// The entry after appending `header` at `firstOffset`, starting from `current`.
     static func updated(_ current: Entry?, with header: RecordBatchHeader, firstOffset: Int64, now: Int64) -> Entry {
-        var entry = current ?? Entry(epoch: header.producerEpoch, batches: [], lastTimestamp: now)
-        if header.producerEpoch != entry.epoch {
+        var entry = current
+        update(&entry, with: header, firstOffset: firstOffset, now: now)
+        return entry!
+    }
+
+    /// Updates `entry` in place for `header` appended at `firstOffset`: when the entry is held
+    /// only here, its batch list is not copied.
+    static func update(_ entry: inout Entry?, with header: RecordBatchHeader, firstOffset: Int64, now: Int64) {
+        if entry == nil || entry!.epoch != header.producerEpoch {
             entry = Entry(epoch: header.producerEpoch, batches: [], lastTimestamp: now)
         }
-        entry.batches.append(BatchMetadata(
+        entry!.batches.append(BatchMetadata(
             firstSequence: header.baseSequence, lastSequence: lastSequence(of: header),
             firstOffset: firstOffset, lastOffset: firstOffset + Int64(header.lastOffsetDelta)))
-        if entry.batches.count > batchesToRetain { entry.batches.removeFirst(entry.batches.count - batchesToRetain) }
-        entry.lastTimestamp = max(entry.lastTimestamp, now)
-        return entry
+        if entry!.batches.count > batchesToRetain { entry!.batches.removeFirst(entry!.batches.count - batchesToRetain) }
+        entry!.lastTimestamp = max(entry!.lastTimestamp, now)
     }
 
     /// Records a batch that was appended (or found in the log during recovery).
     mutating func record(_ header: RecordBatchHeader, firstOffset: Int64, now: Int64) {
         guard header.producerId >= 0, header.baseSequence >= 0 else { return }
-        producers[header.producerId] = Self.updated(producers[header.producerId], with: header, firstOffset: firstOffset, now: now)
+        Self.update(&producers[header.producerId], with: header, firstOffset: firstOffset, now: now)
     }
 
     mutating func commit(_ pending: [Int64: Entry]) {

@@ -93,6 +93,52 @@ func createTopic(_ client: TestClient, _ name: String, partitions: Int32 = 1) th
         }
     }
 
+    /// Consecutive partitions live on alternate event loops, so of these Produce requests some
+    /// are answered at once (the connection's loop owns the partition) and some later (another
+    /// loop does); Metadata is always answered later, a refusal at once. More are sent than
+    /// the connection starts at a time, so the rest start as answers go out.
+    @Test func pipelinedProducesAreAnsweredInOrderWhetherAnsweredAtOnceOrLater() async throws {
+        try await withBroker { _, port in
+            let client = try TestClient(port: port)
+            try createTopic(client, "mixed", partitions: 4)
+            enum Sent { case produce(partition: Int32), metadata, refused }
+            var bytes: [UInt8] = []
+            var sent: [(Sent, Int32)] = []
+            let records = try batch(["a", "b"])
+            for i in 0..<300 {
+                let kind: Sent = i % 10 == 9 ? .metadata : i % 47 == 46 ? .refused : .produce(partition: Int32(i % 4))
+                let frame = switch kind {
+                case .produce(let partition): client.frame(produceRequest(topic: "mixed", partition: partition, records: records), version: 7)
+                case .metadata: client.frame(MetadataRequest(topics: []), version: 1)
+                case .refused: client.frame(produceRequest(topic: "absent", records: records), version: 7)
+                }
+                bytes += frame.bytes
+                sent.append((kind, frame.correlationId))
+            }
+            try client.sendRaw(bytes)
+            var nextOffset: [Int32: Int64] = [:]
+            for (kind, correlationId) in sent {
+                switch kind {
+                case .produce(let partition):
+                    var (id, body) = try client.readResponse(apiKey: .produce, version: 7)
+                    #expect(id == correlationId)
+                    let answer = try ProduceResponse(from: &body, version: 7).responses[0].partitionResponses[0]
+                    #expect(answer.index == partition && answer.errorCode == 0)
+                    #expect(answer.baseOffset == nextOffset[partition, default: 0])
+                    nextOffset[partition, default: 0] += 2
+                case .metadata:
+                    #expect(try client.readResponse(apiKey: .metadata, version: 1).correlationId == correlationId)
+                case .refused:
+                    var (id, body) = try client.readResponse(apiKey: .produce, version: 7)
+                    #expect(id == correlationId)
+                    let answer = try ProduceResponse(from: &body, version: 7).responses[0].partitionResponses[0]
+                    #expect(answer.errorCode == KafkaErrorCode.unknownTopicOrPartition.rawValue)
+                }
+            }
+            #expect(nextOffset.values.reduce(0, +) == 2 * Int64(sent.filter { if case .produce = $0.0 { true } else { false } }.count))
+        }
+    }
+
     @Test func producedBatchesComeBackByteForByteAndSurviveARestart() async throws {
         let directory = NSTemporaryDirectory() + "apus-broker-restart-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -21,16 +21,16 @@ enum FetchHandler: APIHandler {
     }
 
     /// Like the default, but the records go out with sendfile straight from the segment files.
-    static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> EventLoopFuture<ResponseFrame?> {
+    static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> PendingResponse {
         let request = try Request(from: &body, version: context.apiVersion)
         if request.sessionId != 0 {
-            return handle(request, context: context).map { response in
+            return .later(handle(request, context: context).map { response in
                 response.map { encode($0, splicer: RecordsSplicer(), context: context) }
-            }
+            })
         }
-        return FetchOperation(request: request, context: context).start().map { response, splicer in
+        return .later(FetchOperation(request: request, context: context).start().map { response, splicer in
             encode(response, splicer: splicer, context: context)
-        }
+        })
     }
 
     static func encode(_ response: FetchResponse, splicer: RecordsSplicer, context: RequestContext) -> ResponseFrame {

@@ -22,29 +22,43 @@ enum ProduceHandler: APIHandler {
     typealias PartitionResponse = ProduceResponse.PartitionProduceResponse
 
     /// A request for one partition, what a producer with one partition per broker sends, is
-    /// answered without futures: the append calls back on the partition's loop, which encodes
-    /// the response frame and completes the one promise the connection waits on.
-    static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> EventLoopFuture<ResponseFrame?> {
+    /// answered without futures: at once when the connection is on the partition's loop and
+    /// the answer need not wait for a sync, else by a completion on the partition's loop that
+    /// completes the one promise the connection waits on.
+    static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> PendingResponse {
         let version = context.apiVersion
         let request = try Request(from: &body, version: version)
         let correlationId = context.header.correlationId
         guard request.topicData.count == 1, request.topicData[0].partitionData.count == 1 else {
-            return handle(request, context: context).map { response in
+            return .later(handle(request, context: context).map { response in
                 response.map { responseFrame($0, correlationId: correlationId, version: version) }
-            }
+            })
         }
         let topic = request.topicData[0].name
-        let promise = context.eventLoop.makePromise(of: ResponseFrame?.self)
+        let data = request.topicData[0].partitionData[0]
         let acks = request.acks
-        partitionResponse(topic, request.topicData[0].partitionData[0], acks: acks, context: context) { partition in
-            do {
-                let response = try answer([.init(name: topic, partitionResponses: [partition])], acks: acks)
-                promise.succeed(response.map { responseFrame($0, correlationId: correlationId, version: version) })
-            } catch {
-                promise.fail(error)
-            }
+        @Sendable func frame(_ partition: PartitionResponse) throws -> ResponseFrame? {
+            try answer([.init(name: topic, partitionResponses: [partition])], acks: acks)
+                .map { responseFrame($0, correlationId: correlationId, version: version) }
         }
-        return promise.futureResult
+        switch prepare(topic, data, acks: acks, context: context) {
+        case .refused(let refusal):
+            return ready { try frame(refusal) }
+        case .append(let partition, let records):
+            if let result = partition.appendNow(records, waitForFlush: acks != 0) {
+                return ready { try frame(response(to: result, topic: topic, data: data, context: context)) }
+            }
+            let promise = context.eventLoop.makePromise(of: ResponseFrame?.self)
+            partition.append(records, waitForFlush: acks != 0) { result in
+                promise.completeWith(Result { try frame(response(to: result, topic: topic, data: data, context: context)) })
+            }
+            return .later(promise.futureResult)
+        }
+
+        /// A frame ready now; a failure (acks=0) closes the connection, as a failed future does.
+        func ready(_ body: () throws -> ResponseFrame?) -> PendingResponse {
+            do { return .ready(try body()) } catch { return .later(context.eventLoop.makeFailedFuture(error)) }
+        }
     }
 
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<ProduceResponse?> {
@@ -52,7 +66,14 @@ enum ProduceHandler: APIHandler {
             EventLoopFuture.whenAllSucceed(
                 topicData.partitionData.map { data in
                     let promise = context.eventLoop.makePromise(of: PartitionResponse.self)
-                    partitionResponse(topicData.name, data, acks: request.acks, context: context) { promise.succeed($0) }
+                    switch prepare(topicData.name, data, acks: request.acks, context: context) {
+                    case .refused(let refusal):
+                        promise.succeed(refusal)
+                    case .append(let partition, let records):
+                        partition.append(records, waitForFlush: request.acks != 0) { result in
+                            promise.succeed(response(to: result, topic: topicData.name, data: data, context: context))
+                        }
+                    }
                     return promise.futureResult
                 }, on: context.eventLoop
             ).map { ProduceResponse.TopicProduceResponse(name: topicData.name, partitionResponses: $0) }
@@ -62,19 +83,71 @@ enum ProduceHandler: APIHandler {
         }
     }
 
-    /// Appends one partition's batch, or refuses it, and calls `completion` with its answer
-    /// (at once for a refusal, else on the partition's loop).
-    private static func partitionResponse(
-        _ topic: String, _ data: Request.PartitionProduceData, acks: Int16, context: RequestContext,
-        completion: @escaping @Sendable (PartitionResponse) -> Void
-    ) {
+    /// What to do with one partition's data: refuse it with this answer, or append these
+    /// records to this partition.
+    private enum Prepared {
+        case refused(PartitionResponse)
+        case append(Partition, records: ByteBuffer)
+    }
+
+    /// Checks one partition's data (authorization, acks, the partition, the batch's framing)
+    /// before it is appended.
+    private static func prepare(_ topic: String, _ data: Request.PartitionProduceData, acks: Int16, context: RequestContext) -> Prepared {
         guard context.isAuthorized(.write, .topic, topic) else {
-            return completion(failure(data.index, .topicAuthorizationFailed, "not authorized to write to \(topic)"))
+            return .refused(failure(data.index, .topicAuthorizationFailed, "not authorized to write to \(topic)"))
         }
         guard [-1, 0, 1].contains(acks) else {
-            return completion(failure(data.index, .invalidRequiredAcks, "acks must be -1, 0 or 1"))
+            return .refused(failure(data.index, .invalidRequiredAcks, "acks must be -1, 0 or 1"))
         }
-        produce(topic: topic, data: data, acks: acks, context: context, completion: completion)
+        guard let partition = context.broker.topics.partition(topic, data.index) else {
+            return .refused(failure(data.index, .unknownTopicOrPartition, "unknown topic or partition \(topic)-\(data.index)"))
+        }
+        guard let records = data.records, records.readableBytes > 0 else {
+            return .refused(failure(data.index, .corruptMessage, "no records"))
+        }
+        // Produce v3+ carries exactly one record batch v2 per partition.
+        let checked: RecordBatchHeader
+        do {
+            checked = try records.withUnsafeReadableBytes { try RecordBatchHeader.peek($0) }
+        } catch let error as RecordError {
+            let code: KafkaErrorCode =
+                if case .unsupportedMagic = error { context.apiVersion < 3 ? .unsupportedForMessageFormat : .invalidRecord } else { .corruptMessage }
+            return .refused(failure(data.index, code, error.description))
+        } catch {
+            return .refused(failure(data.index, .corruptMessage, "\(error)"))
+        }
+        if checked.totalSize != records.readableBytes {
+            return .refused(failure(data.index, .invalidRecord, "a produce request must carry exactly one record batch per partition"))
+        }
+        if checked.attributes.isControl {
+            return .refused(failure(data.index, .invalidRecord, "clients may not produce control batches"))
+        }
+        if checked.attributes.compression == .zstd && context.apiVersion < 7 {
+            return .refused(failure(data.index, .unsupportedCompressionType, "zstd needs Produce v7 or later"))
+        }
+        return .append(partition, records: records)
+    }
+
+    /// The partition's answer to an append, counted in the metrics when it stored records.
+    private static func response(
+        to result: Result<AppendInfo, Error>, topic: String, data: Request.PartitionProduceData, context: RequestContext
+    ) -> PartitionResponse {
+        switch result {
+        case .success(let info):
+            if info.recordCount > 0 {
+                context.broker.metrics.produced(topic: topic, bytes: data.records?.readableBytes ?? 0, messages: info.recordCount)
+                context.broker.metrics.logEndOffset(topic: topic, partition: data.index, offset: info.lastOffset + 1)
+            }
+            return PartitionResponse(
+                index: data.index, errorCode: 0, baseOffset: info.firstOffset, logAppendTimeMs: info.logAppendTime,
+                logStartOffset: info.logStartOffset)
+        case .failure(let error):
+            let (code, message) = kafkaError(error)
+            if code == .kafkaStorageError {
+                context.logger.error("append failed", metadata: ["partition": "\(topic)-\(data.index)", "error": "\(message)"])
+            }
+            return failure(data.index, code, message)
+        }
     }
 
     /// The response, or none for acks=0 (whose failures close the connection instead).
@@ -90,56 +163,6 @@ enum ProduceHandler: APIHandler {
 
     static func failure(_ index: Int32, _ code: KafkaErrorCode, _ message: String) -> PartitionResponse {
         PartitionResponse(index: index, errorCode: code.rawValue, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, errorMessage: message)
-    }
-
-    static func produce(
-        topic: String, data: Request.PartitionProduceData, acks: Int16, context: RequestContext,
-        completion: @escaping @Sendable (PartitionResponse) -> Void
-    ) {
-        guard let partition = context.broker.topics.partition(topic, data.index) else {
-            return completion(failure(data.index, .unknownTopicOrPartition, "unknown topic or partition \(topic)-\(data.index)"))
-        }
-        guard let records = data.records, records.readableBytes > 0 else {
-            return completion(failure(data.index, .corruptMessage, "no records"))
-        }
-        // Produce v3+ carries exactly one record batch v2 per partition.
-        let checked: RecordBatchHeader
-        do {
-            checked = try records.withUnsafeReadableBytes { try RecordBatchHeader.peek($0) }
-        } catch let error as RecordError {
-            let code: KafkaErrorCode =
-                if case .unsupportedMagic = error { context.apiVersion < 3 ? .unsupportedForMessageFormat : .invalidRecord } else { .corruptMessage }
-            return completion(failure(data.index, code, error.description))
-        } catch {
-            return completion(failure(data.index, .corruptMessage, "\(error)"))
-        }
-        if checked.totalSize != records.readableBytes {
-            return completion(failure(data.index, .invalidRecord, "a produce request must carry exactly one record batch per partition"))
-        }
-        if checked.attributes.isControl {
-            return completion(failure(data.index, .invalidRecord, "clients may not produce control batches"))
-        }
-        if checked.attributes.compression == .zstd && context.apiVersion < 7 {
-            return completion(failure(data.index, .unsupportedCompressionType, "zstd needs Produce v7 or later"))
-        }
-        let metrics = context.broker.metrics
-        let logger = context.logger
-        partition.append(records, waitForFlush: acks != 0) { result in
-            switch result {
-            case .success(let info):
-                if info.recordCount > 0 {
-                    metrics.produced(topic: topic, bytes: records.readableBytes, messages: info.recordCount)
-                    metrics.logEndOffset(topic: topic, partition: data.index, offset: info.lastOffset + 1)
-                }
-                completion(PartitionResponse(
-                    index: data.index, errorCode: 0, baseOffset: info.firstOffset, logAppendTimeMs: info.logAppendTime,
-                    logStartOffset: info.logStartOffset))
-            case .failure(let error):
-                let (code, message) = kafkaError(error)
-                if code == .kafkaStorageError { logger.error("append failed", metadata: ["partition": "\(topic)-\(data.index)", "error": "\(message)"]) }
-                completion(failure(data.index, code, message))
-            }
-        }
     }
 }
 
