@@ -50,7 +50,8 @@ public struct BrokerConfig: Sendable, Equatable {
         "log.flush.scheduler.interval.ms", "log.message.timestamp.type", "apus.metrics.listener",
         "num.network.threads", "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms",
         "group.max.session.timeout.ms", "group.max.size", "offset.metadata.max.bytes", "offsets.topic.num.partitions",
-        "offsets.topic.segment.bytes", "listener.security.protocol.map", "apus.log.writeback.bytes",
+        "offsets.topic.segment.bytes", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
+        "listener.security.protocol.map", "apus.log.writeback.bytes",
     ]).union(SecurityConfig.knownProperties)
 
     /// Applies `properties` (Kafka names) over the current values.
@@ -111,6 +112,11 @@ public struct BrokerConfig: Sendable, Equatable {
             case "offset.metadata.max.bytes": groupCoordinator.offsetMetadataMaxBytes = Int(try integer())
             case "offsets.topic.num.partitions": groupCoordinator.offsetsTopicPartitions = Int32(clamping: try integer(min: 1))
             case "offsets.topic.segment.bytes": groupCoordinator.offsetsTopicSegmentBytes = Int(try integer(min: 14))
+            case "offsets.retention.minutes":
+                let minutes = try integer(min: 1)
+                guard minutes <= Int64.max / 60_000 else { throw ConfigError("\(key)=\(value): too large") }
+                groupCoordinator.offsetsRetentionMs = minutes * 60_000
+            case "offsets.retention.check.interval.ms": groupCoordinator.offsetsRetentionCheckIntervalMs = try integer(min: 1)
             default:
                 guard try security.apply(key: key, value: value) else { throw ConfigError("unknown property \(key)") }
             }

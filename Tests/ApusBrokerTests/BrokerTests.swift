@@ -7,13 +7,14 @@ import Testing
 
 /// Starts a broker on an ephemeral port with a fresh data directory.
 func withBroker(
-    settings: [(String, String)] = [], dataDirectory: String? = nil,
+    settings: [(String, String)] = [], dataDirectory: String? = nil, configure: (inout BrokerConfig) -> Void = { _ in },
     _ body: (Broker, Int) async throws -> Void
 ) async throws {
     let directory = dataDirectory ?? NSTemporaryDirectory() + "apus-broker-test-" + UUID().uuidString
     var config = BrokerConfig()
     try config.apply([("log.dirs", directory), ("listeners", "PLAINTEXT://127.0.0.1:0"), ("num.network.threads", "2")] + settings)
     config.metricsHost = nil
+    configure(&config)
     let broker = try await Broker.start(config: config)
     do {
         try await body(broker, broker.port)
@@ -330,6 +331,8 @@ func createTopic(_ client: TestClient, _ name: String, partitions: Int32 = 1) th
             log.flush.interval.messages=1
             auto.create.topics.enable=false
             apus.log.writeback.bytes=0
+            offsets.retention.minutes=1440
+            offsets.retention.check.interval.ms=1000
             """))
         #expect(config.dataDirectory == "/var/lib/apus")
         #expect(config.listenHost == "0.0.0.0" && config.listenPort == 9093)
@@ -338,6 +341,8 @@ func createTopic(_ client: TestClient, _ name: String, partitions: Int32 = 1) th
         #expect(config.logDefaults.retentionMs == 1000)
         #expect(config.logDefaults.segmentBytes == 1 << 20 && config.logDefaults.flushMessages == 1)
         #expect(config.logDefaults.writebackBytes == 0 && BrokerConfig().logDefaults.writebackBytes == 8 << 20)
+        #expect(config.groupCoordinator.offsetsRetentionMs == 86_400_000 && config.groupCoordinator.offsetsRetentionCheckIntervalMs == 1000)
+        #expect(BrokerConfig().groupCoordinator.offsetsRetentionMs == 604_800_000)
     }
 
     @Test func badValuesAreRejectedWithTheKeyNamed() {
@@ -347,5 +352,7 @@ func createTopic(_ client: TestClient, _ name: String, partitions: Int32 = 1) th
         #expect(throws: ConfigError.self) { try config.apply([("no.such.property", "1")]) }
         #expect(throws: ConfigError.self) { try config.apply([("listeners", "PLAINTEXT://host")]) }
         #expect(throws: ConfigError.self) { try config.apply([("apus.log.writeback.bytes", "-1")]) }
+        #expect(throws: ConfigError.self) { try config.apply([("offsets.retention.minutes", "0")]) }
+        #expect(throws: ConfigError.self) { try config.apply([("offsets.retention.minutes", "\(Int64.max)")]) }
     }
 }

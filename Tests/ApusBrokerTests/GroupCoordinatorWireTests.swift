@@ -90,6 +90,53 @@ func offsetsTopicRecords(_ client: TestClient, partition: Int32) throws -> [(off
         }
     }
 
+    /// offsets.retention.minutes, shortened here to milliseconds: the offsets of a group that
+    /// only commits go once they are that old, with tombstones that a restart honours.
+    @Test func expiredOffsetsAreRemovedWithTombstonesThatSurviveARestart() async throws {
+        let directory = NSTemporaryDirectory() + "apus-groups-retention-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await withBroker(settings: Self.settings + [("offsets.topic.num.partitions", "1")], dataDirectory: directory, configure: {
+            $0.groupCoordinator.offsetsRetentionMs = 400
+            $0.groupCoordinator.offsetsRetentionCheckIntervalMs = 50
+        }) { broker, port in
+            try await waitForGroupCoordinator(broker)
+            let client = try TestClient(port: port)
+            try createTopic(client, "orders", partitions: 1)
+            let fetch = OffsetFetchRequest(groupId: "reporting", topics: [.init(name: "orders", partitionIndexes: [0])])
+            #expect(try client.call(commitRequest("reporting", [("orders", 0, 42)]), version: 8).topics[0].partitions[0].errorCode == 0)
+            #expect(try client.call(fetch, version: 7).topics[0].partitions[0].committedOffset == 42)
+            var committed: Int64 = 42
+            for _ in 0..<100 where committed != -1 {
+                try await Task.sleep(for: .milliseconds(50))
+                committed = try client.call(fetch, version: 7).topics[0].partitions[0].committedOffset
+            }
+            #expect(committed == -1)
+            #expect(try client.call(ListGroupsRequest(), version: 4).groups.isEmpty)
+            // The tombstones are in the log: the offset's and the group's (it had no metadata,
+            // but a removed group always gets one).
+            var tombstones: [String] = []
+            for _ in 0..<40 {
+                tombstones = try offsetsTopicRecords(client, partition: 0).compactMap {
+                    switch $0.record {
+                    case .offset(let group, _, nil): "offset \(group)"
+                    case .groupMetadata(let group, nil): "group \(group)"
+                    default: nil
+                    }
+                }
+                if tombstones.count == 2 { break }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            #expect(tombstones == ["offset reporting", "group reporting"])
+        }
+        try await withBroker(settings: Self.settings + [("offsets.topic.num.partitions", "1")], dataDirectory: directory) { broker, port in
+            try await waitForGroupCoordinator(broker)
+            let client = try TestClient(port: port)
+            let fetched = try client.call(OffsetFetchRequest(groupId: "reporting", topics: nil), version: 7)
+            #expect(fetched.errorCode == 0 && fetched.topics.isEmpty)
+            #expect(try client.call(ListGroupsRequest(), version: 4).groups.isEmpty)
+        }
+    }
+
     @Test func aConsumerJoinsSyncsHeartbeatsAndLeavesOverTheWire() async throws {
         try await withBroker(settings: Self.settings) { broker, port in
             try await waitForGroupCoordinator(broker)

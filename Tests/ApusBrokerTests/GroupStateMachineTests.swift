@@ -324,6 +324,53 @@ struct GroupHarness {
         h.advance(by: 0)
         #expect(h.joins[responder]?.generationId == 8)
     }
+
+    @Test func offsetsOfAGroupExpireOnceItHasBeenEmptyForTheRetentionTime() throws {
+        var h = GroupHarness()
+        h.machine.config.offsetsRetentionMs = 60_000
+        let tp = TopicPartition(topic: "t", partition: 0)
+        let member = h.stableGroupOfOne()
+        h.machine.offsetsCommitted(groupId: "g", [tp: CommittedOffset(offset: 5, commitTimestamp: h.now)], now: h.now)
+        // A group with members keeps its offsets however old they are.
+        #expect(h.machine.expireOffsets(now: h.now + 600_000).isEmpty)
+        h.now += 1000
+        #expect(h.leave(member: member) == .noError)
+        let emptySince = h.now
+        #expect(h.machine.expireOffsets(now: emptySince + 59_999).isEmpty)
+        #expect(h.machine.expireOffsets(now: emptySince + 60_000, skipping: ["g"]).isEmpty)
+        #expect(h.machine.committedOffsets(groupId: "g")[tp]?.offset == 5)
+        let expired = h.machine.expireOffsets(now: emptySince + 60_000)
+        #expect(expired == [.init(groupId: "g", partitions: [tp], groupRemoved: true)])
+        #expect(h.machine.committedOffsets(groupId: "g").isEmpty && h.machine.group("g") == nil)
+    }
+
+    @Test func offsetsOfAGroupThatOnlyCommitsExpireOneByOne() {
+        var h = GroupHarness()
+        h.machine.config.offsetsRetentionMs = 60_000
+        let (first, second) = (TopicPartition(topic: "t", partition: 0), TopicPartition(topic: "t", partition: 1))
+        let start = h.now
+        h.machine.offsetsCommitted(groupId: "s", [first: CommittedOffset(offset: 1, commitTimestamp: start)], now: start)
+        h.machine.offsetsCommitted(groupId: "s", [second: CommittedOffset(offset: 2, commitTimestamp: start + 30_000)], now: start + 30_000)
+        #expect(h.machine.expireOffsets(now: start + 60_000) == [.init(groupId: "s", partitions: [first], groupRemoved: false)])
+        #expect(h.machine.committedOffsets(groupId: "s") == [second: CommittedOffset(offset: 2, commitTimestamp: start + 30_000)])
+        #expect(h.machine.expireOffsets(now: start + 89_999).isEmpty)
+        #expect(h.machine.expireOffsets(now: start + 90_000) == [.init(groupId: "s", partitions: [second], groupRemoved: true)])
+        #expect(h.machine.group("s") == nil)
+    }
+
+    @Test func restoredEmptyGroupsCountTheirRetentionFromWhenTheyBecameEmpty() {
+        var h = GroupHarness()
+        h.machine.config.offsetsRetentionMs = 60_000
+        let tp = TopicPartition(topic: "t", partition: 0)
+        let emptySince = h.now - 50_000
+        h.machine.restore([
+            .offset(group: "g", partition: tp, CommittedOffset(offset: 3, commitTimestamp: emptySince - 1000)),
+            .groupMetadata(group: "g", GroupMetadataValue(
+                protocolType: "consumer", generation: 2, protocol: nil, leader: nil, currentStateTimestamp: emptySince, members: [])),
+        ], now: h.now)
+        #expect(h.machine.expireOffsets(now: h.now).isEmpty)
+        #expect(h.machine.expireOffsets(now: emptySince + 60_000) == [.init(groupId: "g", partitions: [tp], groupRemoved: true)])
+    }
 }
 
 extension GroupHarness {

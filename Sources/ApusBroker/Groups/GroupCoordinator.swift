@@ -28,6 +28,10 @@ public final class GroupCoordinator: Sendable {
         var syncs: [ResponderId: EventLoopPromise<SyncGroupResponse>] = [:]
         var timers: [GroupTimer: (token: UInt64, task: Scheduled<Void>)] = [:]
         var nextToken: UInt64 = 0
+        /// Commits being written, per group: offset expiry leaves those groups alone.
+        var pendingCommits: [String: Int] = [:]
+        /// The periodic offset expiry (`offsets.retention.check.interval.ms`).
+        var retentionTask: RepeatedTask?
     }
 
     private init(config: GroupCoordinatorConfig, topics: TopicManager, logger: Logger, eventLoop: EventLoop) {
@@ -56,6 +60,10 @@ public final class GroupCoordinator: Sendable {
         return offsetsTopic.readAll(on: eventLoop).map { records in
             self.machine.value.restore(records, now: currentTimeMillis())
             self.loaded.store(true, ordering: .releasing)
+            let interval = TimeAmount.milliseconds(self.config.offsetsRetentionCheckIntervalMs)
+            self.shell.value.retentionTask = self.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+                self.expireOffsets()
+            }
             self.logger.info("group coordinator loaded", metadata: [
                 "records": "\(records.count)", "groups": "\(self.machine.value.groups.count)", "seconds": "\(ContinuousClock.now - started)"])
         }
@@ -67,6 +75,8 @@ public final class GroupCoordinator: Sendable {
         stopped.store(true, ordering: .releasing)
         return onLoop {
             var shell = self.shell.value
+            shell.retentionTask?.cancel()
+            shell.retentionTask = nil
             for (_, timer) in shell.timers { timer.task.cancel() }
             for (_, promise) in shell.joins { promise.succeed(GroupStateMachine.joinError(.notCoordinator, memberId: "")) }
             for (_, promise) in shell.syncs { promise.succeed(SyncGroupResponse(errorCode: KafkaErrorCode.notCoordinator.rawValue)) }
@@ -193,7 +203,11 @@ public final class GroupCoordinator: Sendable {
             }
             if offsets.isEmpty { return self.eventLoop.makeSucceededFuture(.noError) }
             let records = offsets.sorted { $0.key < $1.key }.map { GroupRecord.offset(group: groupId, partition: $0.key, $0.value) }
-            return self.offsetsTopic.append(records, groupId: groupId, now: currentTimeMillis(), on: self.eventLoop).map {
+            self.shell.value.pendingCommits[groupId, default: 0] += 1
+            return self.offsetsTopic.append(records, groupId: groupId, now: currentTimeMillis(), on: self.eventLoop).always { _ in
+                self.shell.value.pendingCommits[groupId, default: 1] -= 1
+                if self.shell.value.pendingCommits[groupId] == 0 { self.shell.value.pendingCommits[groupId] = nil }
+            }.map {
                 self.machine.value.offsetsCommitted(groupId: groupId, offsets, now: currentTimeMillis())
                 return KafkaErrorCode.noError
             }.recover { error in
@@ -202,6 +216,25 @@ public final class GroupCoordinator: Sendable {
                 return code == .unknownServerError ? .coordinatorNotAvailable : code
             }
         }
+    }
+
+    /// Removes expired offsets (and groups left with none) from memory, then writes their
+    /// tombstones to `__consumer_offsets`. Runs every `offsets.retention.check.interval.ms`.
+    func expireOffsets() {
+        eventLoop.preconditionInEventLoop()
+        guard unavailable == nil else { return }
+        let now = currentTimeMillis()
+        let expired = machine.value.expireOffsets(now: now, skipping: Set(shell.value.pendingCommits.keys))
+        guard !expired.isEmpty else { return }
+        for group in expired {
+            let tombstones = group.partitions.map { GroupRecord.offset(group: group.groupId, partition: $0, nil) }
+                + (group.groupRemoved ? [.groupMetadata(group: group.groupId, nil)] : [])
+            _ = offsetsTopic.append(tombstones, groupId: group.groupId, now: now, on: eventLoop).recover { error in
+                self.logger.warning("writing tombstones of expired offsets failed", metadata: ["group": "\(group.groupId)", "error": "\(error)"])
+            }
+        }
+        logger.info("removed expired offsets", metadata: [
+            "offsets": "\(expired.reduce(0) { $0 + $1.partitions.count })", "groups removed": "\(expired.filter(\.groupRemoved).count)"])
     }
 
     /// OffsetFetch: the group's committed offsets (an unknown group has none).

@@ -16,6 +16,11 @@ public struct GroupCoordinatorConfig: Sendable, Equatable {
     /// `offsets.topic.segment.bytes`: segment size of `__consumer_offsets`, and the size at
     /// which a partition of it is compacted (Docs/consumer-groups.md).
     public var offsetsTopicSegmentBytes = 104_857_600
+    /// `offsets.retention.minutes` (here in milliseconds): how long committed offsets are kept
+    /// after a group has become Empty, or, for a group that only commits, after each commit.
+    public var offsetsRetentionMs: Int64 = 7 * 24 * 60 * 60 * 1000
+    /// `offsets.retention.check.interval.ms`: how often expired offsets are looked for.
+    public var offsetsRetentionCheckIntervalMs: Int64 = 600_000
 
     public init() {}
 }

@@ -514,6 +514,47 @@ struct GroupStateMachine {
 
     func committedOffsets(groupId: String) -> [TopicPartition: CommittedOffset] { offsets.offsets(of: groupId) }
 
+    // MARK: Offset retention
+
+    /// What one pass of offset expiry removed from a group: the partitions whose offsets need
+    /// tombstones, and whether the group itself went (its metadata then needs one too).
+    struct ExpiredOffsets: Equatable {
+        var groupId: String
+        var partitions: [TopicPartition]
+        var groupRemoved: Bool
+    }
+
+    /// Expires committed offsets as Kafka does (`offsets.retention.minutes`, KIP-211): a group
+    /// that uses group management (it has a protocol type) loses all its offsets once it has
+    /// been Empty for the retention time, and never while it has members; a group that only
+    /// commits (no protocol type) loses each offset once its commit is that old. An Empty group
+    /// left without offsets or members is removed. Groups in `skipping` (a commit of theirs is
+    /// being written) are left for the next pass.
+    mutating func expireOffsets(now: Int64, skipping: Set<String> = []) -> [ExpiredOffsets] {
+        let retention = config.offsetsRetentionMs
+        var expired: [ExpiredOffsets] = []
+        for groupId in groups.keys.sorted() where !skipping.contains(groupId) {
+            guard let group = groups[groupId], group.state == .empty, group.pendingMembers.isEmpty else { continue }
+            let committed = offsets.offsets(of: groupId)
+            let partitions: [TopicPartition]
+            if group.protocolType != nil {
+                partitions = now - group.stateTimestamp >= retention ? committed.keys.sorted() : []
+            } else {
+                partitions = committed.filter { now - $0.value.commitTimestamp >= retention }.keys.sorted()
+            }
+            for partition in partitions { offsets.delete(groupId, partition) }
+            let removed = offsets.offsets(of: groupId).isEmpty && group.members.isEmpty
+            if removed {
+                group.transition(to: .dead, now: now)
+                groups[groupId] = nil
+            }
+            if !partitions.isEmpty || removed {
+                expired.append(ExpiredOffsets(groupId: groupId, partitions: partitions, groupRemoved: removed))
+            }
+        }
+        return expired
+    }
+
     // MARK: Admin
 
     /// DeleteGroups: an Empty group is removed with its offsets. Returns the error, and for a
@@ -556,7 +597,10 @@ struct GroupStateMachine {
             }
         }
         for groupId in Set(metadata.keys).union(offsets.groupIds) where groups[groupId] == nil {
-            let group = ConsumerGroup(groupId: groupId, now: now)
+            // A group stored without members was Empty since the record's time, which offset
+            // retention counts from; one stored with members became Empty now.
+            let emptySince = metadata[groupId].flatMap { $0.members.isEmpty && $0.currentStateTimestamp > 0 ? $0.currentStateTimestamp : nil }
+            let group = ConsumerGroup(groupId: groupId, now: emptySince ?? now)
             if let value = metadata[groupId] {
                 group.generationId = value.generation
                 group.protocolType = value.protocolType.isEmpty ? nil : value.protocolType

@@ -54,6 +54,7 @@ enum DescribeConfigsHandler: APIHandler {
             ("log.flush.interval.messages", "\(config.logDefaults.flushMessages)"),
             ("log.flush.interval.ms", "\(config.logDefaults.flushMs)"),
             ("apus.log.writeback.bytes", "\(config.logDefaults.writebackBytes)"),
+            ("offsets.retention.minutes", "\(config.groupCoordinator.offsetsRetentionMs / 60_000)"),
         ]
         return values.map { Entry(name: $0.0, value: $0.1, configSource: sourceStaticBroker, configType: 2) }
     }
