@@ -31,7 +31,9 @@ public actor Producer: Service {
     private nonisolated let accumulator: RecordAccumulator
     /// Batches at least this large are compressed and encoded off the actor.
     private static let offActorEncodingBytes = 64 << 10
-    private var ready: [TopicPartition: [ProducerBatch]] = [:]
+    /// Sealed batches per partition in send order; a ring buffer, so that taking the head and
+    /// putting a retried batch back in front cost the same however many are queued.
+    private var ready: [TopicPartition: CircularBuffer<ProducerBatch>] = [:]
     private var inFlightPartitions: Set<TopicPartition> = []
     private var inFlightPerNode: [Int32: Int] = [:]
     private var nextSequence: [TopicPartition: Int32] = [:]
@@ -214,10 +216,12 @@ public actor Producer: Service {
     /// leader, while that leader has fewer than `maxInFlightRequestsPerConnection` requests out.
     private func dispatchOnce() async {
         let now = ContinuousClock.now
-        let candidates = ready.filter { partition, batches in
-            guard let head = batches.first, !inFlightPartitions.contains(partition) else { return false }
-            return (head.notBefore ?? now) <= now
-        }.keys
+        // Only the keys: a filtered copy of `ready` would share its queues, and the first
+        // removal from each would then copy the whole queue.
+        var candidates: [TopicPartition] = []
+        for (partition, batches) in ready where !inFlightPartitions.contains(partition) {
+            if let head = batches.first, (head.notBefore ?? now) <= now { candidates.append(partition) }
+        }
         guard !candidates.isEmpty else { return }
         if configuration.idempotent && producerId < 0 {
             do {
@@ -243,8 +247,7 @@ public actor Producer: Service {
             var batches: [ProducerBatch] = []
             var encodings: [BatchEncoding?] = []
             for partition in partitions where !inFlightPartitions.contains(partition) {
-                guard var batch = ready[partition]?.first else { continue }
-                ready[partition]!.removeFirst()
+                guard var batch = ready[partition]?.popFirst() else { continue }
                 if ready[partition]!.isEmpty { ready[partition] = nil }
                 // The sequence is taken here, in order. Large batches are encoded off the actor;
                 // small ones (low linger, low rates) here, where a hop would cost more than it saves.
@@ -384,7 +387,9 @@ public actor Producer: Service {
         recordsCounter.increment(by: batch.recordCount)
         bytesCounter.increment(by: batch.bytes)
         release(batch)
-        batch.promise.succeed(BatchOutcome(baseOffset: baseOffset, logAppendTime: logAppendTime))
+        let outcome = BatchOutcome(baseOffset: baseOffset, logAppendTime: logAppendTime)
+        batch.result.set(.success(outcome))
+        batch.promise.succeed(outcome)
     }
 
     /// Puts a batch back at the head of its partition, to go again after `retryBackoff`, unless
@@ -397,7 +402,7 @@ public actor Producer: Service {
         }
         retriesCounter.increment()
         batch.notBefore = ContinuousClock.now + configuration.retryBackoff
-        ready[batch.partition, default: []].insert(batch, at: 0)
+        ready[batch.partition, default: []].prepend(batch)
         wake()
     }
 
@@ -407,15 +412,14 @@ public actor Producer: Service {
             for batch in ready.removeValue(forKey: partition) ?? [] { fail(batch, error: error) }
             return
         }
-        guard var head = ready[partition]?.first else { return }
-        ready[partition]!.removeFirst()
+        guard var head = ready[partition]?.popFirst() else { return }
         if ContinuousClock.now - head.created >= configuration.deliveryTimeout {
             if ready[partition]!.isEmpty { ready[partition] = nil }
             fail(head, error: KafkaClientError.timedOut("delivery to \(partition): \(error)"))
             return
         }
         head.notBefore = ContinuousClock.now + configuration.retryBackoff
-        ready[partition]!.insert(head, at: 0)
+        ready[partition, default: []].prepend(head)
         wake()
     }
 
@@ -425,9 +429,12 @@ public actor Producer: Service {
         if configuration.idempotent {
             // Later batches would leave a gap in the sequence: start over with a new producer id.
             producerId = -1
-            for (partition, batches) in ready { ready[partition] = batches.map { var b = $0; b.encoded = nil; return b } }
+            for partition in Array(ready.keys) {
+                for index in ready[partition]!.indices { ready[partition]![index].encoded = nil }
+            }
         }
         release(batch)
+        batch.result.set(.failure(error))
         batch.promise.fail(error)
     }
 
@@ -450,6 +457,8 @@ public actor Producer: Service {
 public struct PendingDelivery: Sendable {
     /// The outcome of the record's batch: one promise per batch, not per record.
     let batch: EventLoopFuture<BatchOutcome>
+    /// The batch's outcome once known, read without waiting on the future.
+    let result: BatchResult
     let index: Int
     let partition: TopicPartition
     let timestamp: Int64
@@ -460,7 +469,8 @@ public struct PendingDelivery: Sendable {
 
     /// Waits for the acknowledgement; throws the error that made delivery fail.
     public func metadata() async throws -> RecordMetadata {
-        metadata(try await batch.get())
+        if let known = result.result { return metadata(try known.get()) }
+        return metadata(try await batch.get())
     }
 
     /// Calls `callback` with the outcome when the broker answers, on the producer's I/O thread.

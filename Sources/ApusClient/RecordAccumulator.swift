@@ -42,6 +42,9 @@ final class RecordAccumulator: Sendable {
         var fetchedAt: ContinuousClock.Instant
         /// The open batch of each partition, by index.
         var open: [ProducerBatch?] = []
+        /// The size each partition's last sealed batch reached: a new batch reserves about that
+        /// much, so a busy partition's batches need not grow and an idle one's stay small.
+        var lastBatchSize: [Int] = []
         /// Kafka's sticky partitioner (KIP-480/794) for null-keyed records: one partition until
         /// about a batch of bytes went there, then another one at random.
         var sticky: (partition: Int32, bytes: Int)?
@@ -68,6 +71,8 @@ final class RecordAccumulator: Sendable {
 
     private let state = Mutex(State())
     private let batchSize: Int
+    /// What a partition's first batch reserves, and the least any batch does.
+    static let minimumBatchCapacity = 16 << 10
     private let bufferMemory: Int
     private let linger: Duration
     private let eventLoop: EventLoop
@@ -113,10 +118,11 @@ final class RecordAccumulator: Sendable {
                 opening = clock
             }
             var signal: Signal = []
+            let capacity = min(batchSize, max(Self.minimumBatchCapacity, topic.lastBatchSize[slot] + topic.lastBatchSize[slot] / 4))
             let (delivery, sealed) = Self.append(
                 record, timestamp: timestamp, size: size, onDelivery: onDelivery, to: &topic.open[slot],
-                partition: partition, opening: opening, batchSize: batchSize, sealWhenAppended: state.flushing > 0,
-                eventLoop: eventLoop)
+                partition: partition, opening: opening, batchSize: batchSize, capacity: capacity,
+                sealWhenAppended: state.flushing > 0, eventLoop: eventLoop)
             state.bufferedBytes += size
             state.pendingRecords += 1
             if let opening {
@@ -127,8 +133,11 @@ final class RecordAccumulator: Sendable {
                 }
             }
             if sealed.0 != nil || sealed.1 != nil {
-                if let first = sealed.0 { state.sealed.append(first) }
-                if let second = sealed.1 { state.sealed.append(second) }
+                for batch in [sealed.0, sealed.1] {
+                    guard let batch else { continue }
+                    topic.lastBatchSize[slot] = batch.uncompressedBatchSize
+                    state.sealed.append(batch)
+                }
                 if !state.collectScheduled {
                     state.collectScheduled = true
                     signal.insert(.collect)
@@ -143,7 +152,8 @@ final class RecordAccumulator: Sendable {
     /// batches that were sealed (the full one before the record, the one the record filled).
     private static func append(
         _ record: ProducerRecord, timestamp: Int64, size: Int, onDelivery: DeliveryCallback?, to batch: inout ProducerBatch?,
-        partition: Int32, opening: ContinuousClock.Instant?, batchSize: Int, sealWhenAppended: Bool, eventLoop: EventLoop
+        partition: Int32, opening: ContinuousClock.Instant?, batchSize: Int, capacity: Int, sealWhenAppended: Bool,
+        eventLoop: EventLoop
     ) -> (PendingDelivery, sealed: (ProducerBatch?, ProducerBatch?)) {
         // Only mutating calls through `batch?` and `batch!`: they work on the batch in place,
         // where reading a property through them would copy the whole batch first.
@@ -151,12 +161,12 @@ final class RecordAccumulator: Sendable {
         if let opening {
             full = batch.take()
             batch = ProducerBatch(
-                partition: TopicPartition(record.topic, partition), created: opening, capacity: min(batchSize, 1 << 20),
+                partition: TopicPartition(record.topic, partition), created: opening, capacity: capacity,
                 promise: eventLoop.makePromise())
         }
         let (index, outcome, batchPartition, batchBytes) = batch!.append(
             timestamp: timestamp, key: record.key, value: record.value, headers: record.headers, size: size, onDelivery: onDelivery)
-        let delivery = PendingDelivery(batch: outcome, index: index, partition: batchPartition, timestamp: timestamp)
+        let delivery = PendingDelivery(batch: outcome.0, result: outcome.1, index: index, partition: batchPartition, timestamp: timestamp)
         let filled = sealWhenAppended || batchBytes >= batchSize ? batch.take() : nil
         return (delivery, (full, filled))
     }
@@ -182,7 +192,10 @@ final class RecordAccumulator: Sendable {
             let topic = state.topics[layout.name] ?? TopicState(layout: layout, fetchedAt: now)
             topic.layout = layout
             topic.fetchedAt = now
-            if topic.open.count < count { topic.open += Array(repeating: nil, count: count - topic.open.count) }
+            if topic.open.count < count {
+                topic.lastBatchSize += Array(repeating: 0, count: count - topic.open.count)
+                topic.open += Array(repeating: nil, count: count - topic.open.count)
+            }
             state.topics[layout.name] = topic
         }
     }
@@ -250,7 +263,9 @@ final class RecordAccumulator: Sendable {
                 guard let created = topic.open[slot]?.created else { continue }
                 if !all && !busy.isEmpty && busy.contains(TopicPartition(name, Int32(slot))) { continue }
                 if all || created + linger <= now {
-                    state.sealed.append(topic.open[slot].take()!)
+                    let batch = topic.open[slot].take()!
+                    topic.lastBatchSize[slot] = batch.uncompressedBatchSize
+                    state.sealed.append(batch)
                 } else {
                     deadline = deadline.map { min($0, created + linger) } ?? created + linger
                 }
@@ -309,6 +324,8 @@ struct ProducerBatch: Sendable {
     let created: ContinuousClock.Instant
     /// Completed once, when the broker acknowledges the batch or it fails for good.
     let promise: EventLoopPromise<BatchOutcome>
+    /// The same outcome, set just before the promise is completed, for deliveries asked after.
+    let result = BatchResult()
     /// The records, encoded as they were appended.
     private(set) var builder: RecordBatchBuilder
     /// Bytes counted against the buffer (each record's upper bound).
@@ -331,15 +348,18 @@ struct ProducerBatch: Sendable {
 
     var recordCount: Int { builder.recordCount }
 
+    /// The batch's size if sent uncompressed.
+    var uncompressedBatchSize: Int { builder.uncompressedBatchSize }
+
     /// Adds a record; returns its index in the batch, the batch's outcome and partition, and the
     /// batch's uncompressed size after it.
     mutating func append(
         timestamp: Int64, key: [UInt8]?, value: [UInt8]?, headers: [RecordHeader], size: Int, onDelivery: DeliveryCallback?
-    ) -> (index: Int, outcome: EventLoopFuture<BatchOutcome>, partition: TopicPartition, uncompressedSize: Int) {
+    ) -> (index: Int, outcome: (EventLoopFuture<BatchOutcome>, BatchResult), partition: TopicPartition, uncompressedSize: Int) {
         bytes += size
         let index = builder.append(timestamp: timestamp, key: key, value: value, headers: headers)
         if let onDelivery { callbacks.append((index, timestamp, onDelivery)) }
-        return (index, promise.futureResult, partition, builder.uncompressedBatchSize)
+        return (index, (promise.futureResult, result), partition, builder.uncompressedBatchSize)
     }
 
     /// The uncompressed size with a record of at most `size` bytes more. Mutating only so that
@@ -354,4 +374,16 @@ func currentTimeMilliseconds() -> Int64 {
     var now = timespec()
     clock_gettime(CLOCK_REALTIME, &now)
     return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+}
+
+/// A batch's outcome once it is known, readable from any thread: a delivery asked for after
+/// its batch completed is answered from here, without the hop to the producer's I/O thread
+/// that waiting on the batch's future costs (two thread switches per record when a caller
+/// submits many records, then waits for each).
+final class BatchResult: Sendable {
+    private let value = Mutex<Result<BatchOutcome, any Error>?>(nil)
+
+    func set(_ result: Result<BatchOutcome, any Error>) { value.withLock { $0 = result } }
+
+    var result: Result<BatchOutcome, any Error>? { value.withLock { $0 } }
 }

@@ -18,7 +18,7 @@ struct BenchProduceCommand: AsyncParsableCommand {
     @Option(help: "Acknowledgements: all or 1 (default all).") var acks = "all"
     @Option(name: [.customShort("p"), .long], help: "Partitions of the topic when it is created.") var partitions: Int32 = 6
     @Option(help: "Producer linger in milliseconds.") var lingerMs = 5
-    @Option(help: "Producer batch size in bytes.") var batchSize = 65_536
+    @Option(help: "Producer batch size in bytes (the producer's default batch.size).") var batchSize = 1_000_000
     @Flag(help: "Print the summary as one JSON object.") var json = false
 
     func validate() throws {
