@@ -308,13 +308,13 @@ struct GroupHarness {
     @Test func restoredGroupsKeepOffsetsAndGenerationButNoMembers() {
         var h = GroupHarness()
         let tp = TopicPartition(topic: "t", partition: 1)
-        h.machine.restore([
+        h.apply(h.machine.restore([
             .offset(group: "g", partition: tp, CommittedOffset(offset: 10, commitTimestamp: 1)),
             .groupMetadata(group: "g", GroupMetadataValue(protocolType: "consumer", generation: 7, protocol: "range", leader: "m", members: [])),
             .offset(group: "g", partition: tp, CommittedOffset(offset: 20, commitTimestamp: 2)),
             .offset(group: "gone", partition: tp, CommittedOffset(offset: 1, commitTimestamp: 1)),
             .offset(group: "gone", partition: tp, nil),
-        ], now: h.now)
+        ], now: h.now))
         #expect(h.machine.committedOffsets(groupId: "g")[tp]?.offset == 20)
         #expect(h.machine.group("g")?.generationId == 7 && h.state() == .empty)
         #expect(h.machine.group("gone") == nil)
@@ -323,6 +323,31 @@ struct GroupHarness {
         let (_, responder) = h.joinWithHandshake()
         h.advance(by: 0)
         #expect(h.joins[responder]?.generationId == 8)
+    }
+
+    @Test func restoredMembersKeepTheirGenerationAndAssignmentUntilTheirSessionsEnd() throws {
+        var before = GroupHarness()
+        let member = before.stableGroupOfOne()
+        let stored = try #require(before.stored.last?.value)
+        #expect(stored.members.map(\.memberId) == [member])
+        var h = GroupHarness()
+        h.apply(h.machine.restore([.groupMetadata(group: "g", stored)], now: h.now))
+        let group = try #require(h.machine.group("g"))
+        #expect(h.state() == .stable && group.generationId == stored.generation && group.leaderId == member)
+        #expect(group.protocolName == "range" && group.member(member)?.assignment == ByteBuffer(string: "all"))
+        #expect(group.member(member)?.metadata(for: "range") == stored.members[0].subscription)
+        #expect(h.timers[.session(group: "g", member: member)] == h.now + 10_000)
+        // It goes on as before: heartbeats and commits of its generation are accepted.
+        h.advance(by: 9000)
+        #expect(h.heartbeat(member: member, generation: stored.generation) == .noError)
+        #expect(h.machine.validateOffsetCommit(groupId: "g", generationId: stored.generation, memberId: member, groupInstanceId: nil) == nil)
+        h.advance(by: 9000)
+        #expect(h.machine.group("g")?.member(member) != nil)
+        // Silent for a whole session: it is removed and the group rebalances to Empty.
+        h.advance(by: 2000)
+        #expect(h.machine.group("g")?.member(member) == nil)
+        h.advance(by: 1000)
+        #expect(h.state() == .empty && h.machine.group("g")?.generationId == stored.generation + 1)
     }
 
     @Test func offsetsOfAGroupExpireOnceItHasBeenEmptyForTheRetentionTime() throws {
@@ -363,11 +388,11 @@ struct GroupHarness {
         h.machine.config.offsetsRetentionMs = 60_000
         let tp = TopicPartition(topic: "t", partition: 0)
         let emptySince = h.now - 50_000
-        h.machine.restore([
+        h.apply(h.machine.restore([
             .offset(group: "g", partition: tp, CommittedOffset(offset: 3, commitTimestamp: emptySince - 1000)),
             .groupMetadata(group: "g", GroupMetadataValue(
                 protocolType: "consumer", generation: 2, protocol: nil, leader: nil, currentStateTimestamp: emptySince, members: [])),
-        ], now: h.now)
+        ], now: h.now))
         #expect(h.machine.expireOffsets(now: h.now).isEmpty)
         #expect(h.machine.expireOffsets(now: emptySince + 60_000) == [.init(groupId: "g", partitions: [tp], groupRemoved: true)])
     }

@@ -236,6 +236,28 @@ def test_commits_survive_a_broker_restart(group_broker):
     assert sorted(later.values()) == sorted(f"w{index}" for index in range(20))
 
 
+def test_a_member_keeps_its_partitions_across_a_broker_restart(group_broker):
+    """The group is read back with its members, as Kafka loads it: a consumer that heartbeats
+    again after a clean broker restart keeps its generation and partitions, with no rebalance,
+    and goes on consuming and committing."""
+    topic, group = unique_topic("keep"), unique_topic("group")
+    create_topic(group_broker, topic, 2)
+    produce_values(group_broker, topic, [f"v{index}" for index in range(50)], 2)
+    ledger = Ledger()
+    member = GroupMember("member-a", group_broker, group, topic, ledger)
+    member.start()
+    wait_for_count(ledger, 50)
+    group_broker.restart()
+    time.sleep(2)  # several heartbeat intervals: the member finds the coordinator again
+    produce_values(group_broker, topic, [f"w{index}" for index in range(50)], 2)
+    wait_for_count(ledger, 100)
+    wait_until(lambda: committed_offsets(group_broker, group, topic, 2) == [50, 50], timeout=30,
+               message="the records after the restart committed")
+    assert member.assignments == [("assign", [0, 1])], member.assignments
+    member.stop()
+    assert sorted(ledger.values()) == sorted([f"v{i}" for i in range(50)] + [f"w{i}" for i in range(50)])
+
+
 @pytest.mark.parametrize("interpreter,flags,version", [
     (sys.executable, [], "3"), ("/usr/bin/python3", ["-I"], "2.0")], ids=["kafka-python-3", "kafka-python-2.0.2"])
 def test_kafka_python_group_consumer_commits_and_resumes(group_broker, interpreter, flags, version):

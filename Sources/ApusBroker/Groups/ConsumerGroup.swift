@@ -51,6 +51,14 @@ final class ConsumerGroup {
         self.stateTimestamp = now
     }
 
+    /// A group read back from `__consumer_offsets` with its members: Stable, as Kafka loads it,
+    /// whatever the state machine's transition table says about coming from Empty.
+    func restoreStable(now: Int64) {
+        previousState = state
+        state = .stable
+        stateTimestamp = now
+    }
+
     func transition(to next: GroupState, now: Int64) {
         assert(next.validPreviousStates.contains(state), "illegal group transition \(state) → \(next)")
         previousState = state

@@ -58,7 +58,7 @@ public final class GroupCoordinator: Sendable {
     func load() -> EventLoopFuture<Void> {
         let started = ContinuousClock.now
         return offsetsTopic.readAll(on: eventLoop).map { records in
-            self.machine.value.restore(records, now: currentTimeMillis())
+            self.run(self.machine.value.restore(records, now: currentTimeMillis()))
             self.loaded.store(true, ordering: .releasing)
             let interval = TimeAmount.milliseconds(self.config.offsetsRetentionCheckIntervalMs)
             self.shell.value.retentionTask = self.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in

@@ -584,9 +584,11 @@ struct GroupStateMachine {
     // MARK: Loading
 
     /// Replays the records of `__consumer_offsets` (in log order per group): the latest value of
-    /// each key wins and tombstones delete. Groups come back Empty with their generation and
-    /// protocol type; members are not restored (they rejoin after UNKNOWN_MEMBER_ID).
-    mutating func restore(_ records: [GroupRecord], now: Int64) {
+    /// each key wins and tombstones delete. A group whose last metadata record has members comes
+    /// back Stable with them, their assignments, the generation, protocol and leader, as Kafka
+    /// loads it: members that go on heartbeating keep their assignment without a rebalance, and
+    /// the session timers returned here remove those that do not. Other groups come back Empty.
+    mutating func restore(_ records: [GroupRecord], now: Int64) -> [GroupAction] {
         var metadata: [String: GroupMetadataValue] = [:]
         for record in records {
             switch record {
@@ -596,7 +598,7 @@ struct GroupStateMachine {
             case .groupMetadata(let group, nil): metadata[group] = nil
             }
         }
-        for groupId in Set(metadata.keys).union(offsets.groupIds) where groups[groupId] == nil {
+        for groupId in Set(metadata.keys).union(offsets.groupIds).sorted() where groups[groupId] == nil {
             // A group stored without members was Empty since the record's time, which offset
             // retention counts from; one stored with members became Empty now.
             let emptySince = metadata[groupId].flatMap { $0.members.isEmpty && $0.currentStateTimestamp > 0 ? $0.currentStateTimestamp : nil }
@@ -604,8 +606,30 @@ struct GroupStateMachine {
             if let value = metadata[groupId] {
                 group.generationId = value.generation
                 group.protocolType = value.protocolType.isEmpty ? nil : value.protocolType
+                if let protocolType = group.protocolType, let protocolName = value.protocol, !value.members.isEmpty {
+                    restoreMembers(of: group, from: value, protocolType: protocolType, protocolName: protocolName, now: now)
+                }
             }
             groups[groupId] = group
         }
+        return drain()
+    }
+
+    /// Puts a stored generation's members back: each supports the protocol that was chosen,
+    /// with the subscription it sent for it (all the record keeps), and has a session to renew.
+    private mutating func restoreMembers(
+        of group: ConsumerGroup, from value: GroupMetadataValue, protocolType: String, protocolName: String, now: Int64
+    ) {
+        for stored in value.members {
+            group.add(GroupMember(
+                memberId: stored.memberId, groupInstanceId: stored.groupInstanceId, clientId: stored.clientId,
+                clientHost: stored.clientHost, sessionTimeoutMs: stored.sessionTimeout, rebalanceTimeoutMs: stored.rebalanceTimeout,
+                protocolType: protocolType, protocols: [.init(name: protocolName, metadata: stored.subscription)],
+                assignment: stored.assignment))
+            emit(.schedule(.session(group: group.groupId, member: stored.memberId), milliseconds: Int64(stored.sessionTimeout)))
+        }
+        group.protocolName = protocolName
+        if let leader = value.leader, group.member(leader) != nil { group.leaderId = leader }
+        group.restoreStable(now: now)
     }
 }
