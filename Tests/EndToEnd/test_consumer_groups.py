@@ -214,14 +214,21 @@ def committed_offsets(broker, group, topic, partitions):
         consumer.close()
 
 
-def test_commits_survive_a_broker_restart(group_broker):
-    topic, group = unique_topic("restart"), unique_topic("group")
-    create_topic(group_broker, topic, 2)
-    produce_values(group_broker, topic, [f"v{index}" for index in range(100)], 2)
+def member_that_consumed(broker, prefix, count):
+    """A new topic of two partitions holding `count` values, and a member of a new group that
+    has consumed (and committed) them all: (topic, group, ledger, member)."""
+    topic, group = unique_topic(prefix), unique_topic("group")
+    create_topic(broker, topic, 2)
+    produce_values(broker, topic, [f"v{index}" for index in range(count)], 2)
     ledger = Ledger()
-    member = GroupMember("member-a", group_broker, group, topic, ledger)
+    member = GroupMember("member-a", broker, group, topic, ledger)
     member.start()
-    wait_for_count(ledger, 100)
+    wait_for_count(ledger, count)
+    return topic, group, ledger, member
+
+
+def test_commits_survive_a_broker_restart(group_broker):
+    topic, group, _, member = member_that_consumed(group_broker, "restart", 100)
     member.stop()
     assert committed_offsets(group_broker, group, topic, 2) == [50, 50]
     group_broker.restart()
@@ -240,13 +247,7 @@ def test_a_member_keeps_its_partitions_across_a_broker_restart(group_broker):
     """The group is read back with its members, as Kafka loads it: a consumer that heartbeats
     again after a clean broker restart keeps its generation and partitions, with no rebalance,
     and goes on consuming and committing."""
-    topic, group = unique_topic("keep"), unique_topic("group")
-    create_topic(group_broker, topic, 2)
-    produce_values(group_broker, topic, [f"v{index}" for index in range(50)], 2)
-    ledger = Ledger()
-    member = GroupMember("member-a", group_broker, group, topic, ledger)
-    member.start()
-    wait_for_count(ledger, 50)
+    topic, group, ledger, member = member_that_consumed(group_broker, "keep", 50)
     group_broker.restart()
     time.sleep(2)  # several heartbeat intervals: the member finds the coordinator again
     produce_values(group_broker, topic, [f"w{index}" for index in range(50)], 2)
