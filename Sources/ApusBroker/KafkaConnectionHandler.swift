@@ -88,26 +88,33 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         }
         switch pending {
         case .ready(let response):
-            broker.metrics.requestCompleted(api: apiName, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
-            completed[sequence] = response
-            writeReady(context: context)
+            finish(sequence, .success(response), api: apiName, started: started, context: context)
         case .later(let future):
             let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-            future.hop(to: context.eventLoop).whenComplete { [broker, logger] result in
-                broker.metrics.requestCompleted(api: apiName, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
+            future.hop(to: context.eventLoop).whenComplete { result in
                 let (handler, context) = bound.value
-                switch result {
-                case .success(let response):
-                    handler.completed[sequence] = response
-                    handler.writeReady(context: context)
-                case .failure(let error):
-                    logger.error("request failed; closing connection", metadata: ["api": "\(apiName)", "error": "\(error)"])
-                    handler.closing = true
-                    context.close(promise: nil)
-                }
+                handler.finish(sequence, result, api: apiName, started: started, context: context)
             }
         }
         updateReading(context: context)
+    }
+
+    /// Records request `sequence`'s answer for its turn to be written, or closes the
+    /// connection when the handler failed; either way the request counts as done.
+    private func finish(
+        _ sequence: Int, _ result: Result<ResponseFrame?, Error>, api apiName: String, started: NIODeadline,
+        context: ChannelHandlerContext
+    ) {
+        broker.metrics.requestCompleted(api: apiName, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
+        switch result {
+        case .success(let response):
+            completed[sequence] = response
+            writeReady(context: context)
+        case .failure(let error):
+            logger.error("request failed; closing connection", metadata: ["api": "\(apiName)", "error": "\(error)"])
+            closing = true
+            context.close(promise: nil)
+        }
     }
 
     /// Backpressure: stop reading requests while too many are in progress or while the socket

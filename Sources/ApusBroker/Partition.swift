@@ -65,14 +65,20 @@ public final class Partition: Sendable {
     /// the one-partition Produce path then needs no closure or promise. Nil otherwise, for
     /// ``append(_:waitForFlush:completion:)``.
     func appendNow(_ records: ByteBuffer, waitForFlush: Bool) -> Result<AppendInfo, Error>? {
-        guard eventLoop.inEventLoop, !(waitForFlush && log.value.mayRequestFlushOnAppend) else { return nil }
+        guard eventLoop.inEventLoop, !answerMayWaitForFlush(waitForFlush) else { return nil }
         return appendRecords(records, onFlush: nil)
+    }
+
+    /// Whether an append's answer may have to wait for a sync: the caller asks for it and the
+    /// log's flush policy can request one on append. Must run on ``eventLoop``.
+    private func answerMayWaitForFlush(_ waitForFlush: Bool) -> Bool {
+        waitForFlush && log.value.mayRequestFlushOnAppend
     }
 
     private func appendOnLoop(
         _ records: ByteBuffer, waitForFlush: Bool, completion: @escaping @Sendable (Result<AppendInfo, Error>) -> Void
     ) {
-        guard waitForFlush && log.value.mayRequestFlushOnAppend else {
+        guard answerMayWaitForFlush(waitForFlush) else {
             return completion(appendRecords(records, onFlush: nil))
         }
         // When the append asks for a sync (`flush.messages`), the answer waits for it. The

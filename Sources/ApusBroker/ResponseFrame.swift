@@ -25,14 +25,6 @@ public struct ResponseFrame: Sendable {
     public init(_ buffer: ByteBuffer) { storage = .buffer(buffer) }
     init(parts: [Part]) { storage = .parts(parts) }
 
-    /// The frame's parts in sending order.
-    public var parts: [Part] {
-        switch storage {
-        case .buffer(let buffer): [.bytes(buffer)]
-        case .parts(let parts): parts
-        }
-    }
-
     public var byteCount: Int {
         switch storage {
         case .buffer(let buffer): buffer.readableBytes

@@ -213,7 +213,8 @@ public final class PartitionLog {
         try Self.validateBatches(records, maxMessageBytes: config.maxMessageBytes, into: &batches)
         let firstOffset = logEndOffset
         // Idempotent producers: a retried batch is answered with its original offsets. Several
-        // batches in one append are checked against the state as the earlier ones leave it.
+        // batches in one append are checked against the state as the earlier ones leave it
+        // (`pendingProducers`, needed only then).
         var pendingProducers: [Int64: ProducerStateManager.Entry] = [:]
         var nextBatchOffset = firstOffset
         for header in batches {
@@ -252,10 +253,11 @@ public final class PartitionLog {
         try segment.reserve(records.count)
         let appendTime: Int64? = config.logAppendTime ? now : nil
         try segment.append(records, batches: batches, firstOffset: firstOffset, leaderEpoch: leaderEpoch, logAppendTime: appendTime)
-        if batches.count == 1 {
-            producerState.record(batches[0], firstOffset: firstOffset, now: now)
-        } else {
-            producerState.commit(pendingProducers)
+        // The producers' state moves on batch by batch, in place, as the checks above assumed.
+        var batchOffset = firstOffset
+        for header in batches {
+            producerState.record(header, firstOffset: batchOffset, now: now)
+            batchOffset += Int64(header.lastOffsetDelta) + 1
         }
         highWatermark = logEndOffset
         if dirtySegments.last !== segment { dirtySegments.append(segment) }

@@ -97,10 +97,6 @@ struct ProducerStateManager {
         Self.update(&producers[header.producerId], with: header, firstOffset: firstOffset, now: now)
     }
 
-    mutating func commit(_ pending: [Int64: Entry]) {
-        for (id, entry) in pending { producers[id] = entry }
-    }
-
     mutating func removeExpired(now: Int64) {
         producers = producers.filter { now - $0.value.lastTimestamp < Self.expirationMs }
     }

@@ -626,7 +626,7 @@ struct GroupStateMachine {
                 clientHost: stored.clientHost, sessionTimeoutMs: stored.sessionTimeout, rebalanceTimeoutMs: stored.rebalanceTimeout,
                 protocolType: protocolType, protocols: [.init(name: protocolName, metadata: stored.subscription)],
                 assignment: stored.assignment))
-            emit(.schedule(.session(group: group.groupId, member: stored.memberId), milliseconds: Int64(stored.sessionTimeout)))
+            rescheduleSession(group, stored.memberId)
         }
         group.protocolName = protocolName
         if let leader = value.leader, group.member(leader) != nil { group.leaderId = leader }
