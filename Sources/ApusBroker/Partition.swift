@@ -32,6 +32,11 @@ public final class Partition: Sendable {
         self.nextWaiterId = NIOLoopBoundBox(0, eventLoop: eventLoop)
     }
 
+    /// Runs `body` with the log now; must be called on ``eventLoop``.
+    func withLog<Result>(_ body: (PartitionLog) throws -> Result) rethrows -> Result {
+        try body(log.value)
+    }
+
     /// Runs `body` with the log on the owning loop.
     public func execute<Result: Sendable>(_ body: @escaping @Sendable (PartitionLog) throws -> Result) -> EventLoopFuture<Result> {
         if eventLoop.inEventLoop {

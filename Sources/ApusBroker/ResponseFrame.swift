@@ -81,20 +81,35 @@ public struct ResponseFrame: Sendable {
 
 /// Builds a frame whose record fields are sent from segment files: the response is encoded
 /// by the generated codec with a 16-byte marker in place of each file slice's records, then
-/// split at the markers, each length prefix rewritten for the real length. This keeps the
-/// generated encoder the one place that knows the layout.
+/// each marker's length prefix is rewritten in place for the real length and the frame is
+/// split at the markers. This keeps the generated encoder the one place that knows the layout.
 struct RecordsSplicer {
     /// A marker no encoding of ours contains by chance: 8 random bytes and a counter.
     private let prefix: UInt64 = UInt64.random(in: .min ... .max)
     private(set) var slices: [LogSlice] = []
+    /// Every marker, written up front so that handing out slices of it copies nothing.
+    private var markers = ByteBuffer()
+
+    /// A splicer for up to `capacity` file slices without further allocation.
+    init(capacity: Int = 0) {
+        guard capacity > 0 else { return }
+        slices.reserveCapacity(capacity)
+        markers.reserveCapacity(16 * capacity)
+        for number in 0..<capacity { Self.writeMarker(prefix, number, into: &markers) }
+    }
+
+    private static func writeMarker(_ prefix: UInt64, _ number: Int, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(prefix)
+        buffer.writeInteger(UInt64(number))
+    }
 
     /// A placeholder records buffer for `slice`: the prefix and the slice's number, big-endian.
     mutating func placeholder(for slice: LogSlice) -> ByteBuffer {
-        var marker = ByteBuffer()
-        marker.reserveCapacity(16)
-        marker.writeInteger(prefix)
-        marker.writeInteger(UInt64(slices.count))
+        let number = slices.count
         slices.append(slice)
+        if let marker = markers.getSlice(at: 16 * number, length: 16) { return marker }
+        var marker = ByteBuffer()
+        Self.writeMarker(prefix, number, into: &marker)
         return marker
     }
 
@@ -117,43 +132,53 @@ struct RecordsSplicer {
         }
     }
 
+    /// Writes the records length prefix for `length` bytes at `index`: a compact varint of
+    /// length + 1 (flexible versions) or an int32. Returns its width, at most 5 bytes, which
+    /// fits in the placeholder's prefix and marker it replaces.
+    private static func setLengthPrefix(_ length: Int, compact: Bool, in frame: inout ByteBuffer, at index: Int) -> Int {
+        guard compact else { return frame.setInteger(Int32(length), at: index) }
+        var value = UInt64(length + 1)
+        var width = 0
+        while value >= 0x80 {
+            frame.setInteger(UInt8(truncatingIfNeeded: value) | 0x80, at: index + width)
+            value >>= 7
+            width += 1
+        }
+        frame.setInteger(UInt8(value), at: index + width)
+        return width + 1
+    }
+
     /// Splits `frame` (size, header, body as encoded) at the markers. `compact` tells whether
-    /// the records length prefix is a compact varint (flexible versions) or an int32. The parts
-    /// between markers are slices of `frame`, not copies; each rewritten length prefix is a
-    /// part of its own.
-    func splice(_ frame: ByteBuffer, compact: Bool) -> ResponseFrame {
+    /// the records length prefix is a compact varint (flexible versions) or an int32. The
+    /// frame is edited in place while it is the only reference to its bytes (each marker's
+    /// prefix rewritten, the size fixed), then cut: its parts are slices of it, not copies.
+    func splice(_ frame: inout ByteBuffer, compact: Bool) -> ResponseFrame {
         guard !slices.isEmpty else { return ResponseFrame(frame) }
-        var parts: [ResponseFrame.Part] = []
-        parts.reserveCapacity(slices.count * 3 + 1)
-        var cursor = frame.readerIndex
         let oldPrefixWidth = compact ? 1 : 4  // the prefix of a 16-byte placeholder
-        for (number, slice) in slices.enumerated() {
-            guard let found = markerIndex(number, in: frame, from: cursor) else {
-                preconditionFailure("records marker missing from the encoded response")
-            }
-            parts.append(.bytes(frame.getSlice(at: cursor, length: found - oldPrefixWidth - cursor)!))
-            var length = ByteBuffer()
-            if compact {
-                var value = UInt64(slice.length + 1)
-                while value >= 0x80 {
-                    length.writeInteger(UInt8(truncatingIfNeeded: value) | 0x80)
-                    value >>= 7
+        return withUnsafeTemporaryAllocation(of: (end: Int, resume: Int).self, capacity: slices.count) { cuts in
+            var cursor = frame.readerIndex
+            var total = frame.readableBytes
+            for (number, slice) in slices.enumerated() {
+                guard let found = markerIndex(number, in: frame, from: cursor) else {
+                    preconditionFailure("records marker missing from the encoded response")
                 }
-                length.writeInteger(UInt8(value))
-            } else {
-                length.writeInteger(Int32(slice.length))
+                let prefixIndex = found - oldPrefixWidth
+                let width = Self.setLengthPrefix(slice.length, compact: compact, in: &frame, at: prefixIndex)
+                cuts[number] = (end: prefixIndex + width, resume: found + 16)
+                total += width - oldPrefixWidth - 16 + slice.length
+                cursor = found + 16
             }
-            parts.append(.bytes(length))
-            parts.append(.file(slice.file, position: slice.position, length: slice.length))
-            cursor = found + 16
+            frame.setInteger(Int32(total - 4), at: frame.readerIndex)
+            var parts: [ResponseFrame.Part] = []
+            parts.reserveCapacity(slices.count * 2 + 1)
+            var start = frame.readerIndex
+            for (number, slice) in slices.enumerated() {
+                parts.append(.bytes(frame.getSlice(at: start, length: cuts[number].end - start)!))
+                parts.append(.file(slice.file, position: slice.position, length: slice.length))
+                start = cuts[number].resume
+            }
+            parts.append(.bytes(frame.getSlice(at: start, length: frame.writerIndex - start)!))
+            return ResponseFrame(parts: parts)
         }
-        parts.append(.bytes(frame.getSlice(at: cursor, length: frame.writerIndex - cursor)!))
-        // Fix the frame's size prefix, at the start of the first part.
-        let total = parts.reduce(0) { $0 + ResponseFrame.byteCount(of: $1) }
-        if case .bytes(var first) = parts[0] {
-            first.setInteger(Int32(total - 4), at: first.readerIndex)
-            parts[0] = .bytes(first)
-        }
-        return ResponseFrame(parts: parts)
     }
 }

@@ -209,6 +209,76 @@ func createTopic(_ client: TestClient, _ name: String, partitions: Int32 = 1) th
         }
     }
 
+    /// A fetch of partitions owned by several event loops, some on the connection's own loop
+    /// (read at once) and some on others (read there and handed back), in the int32-prefixed
+    /// (v11) and compact (v12) records encodings: every partition's batches come back byte for
+    /// byte, in request order, and the response's MaxBytes keeps only the first with data (KIP-74).
+    @Test func fetchOfPartitionsOnSeveralLoopsReturnsEachPartitionsBatches() async throws {
+        try await withBroker(settings: [("num.network.threads", "3")]) { _, port in
+            let client = try TestClient(port: port)
+            try createTopic(client, "multi", partitions: 5)
+            try createTopic(client, "solo")
+            var sent: [String: [UInt8]] = [:]
+            for (topic, partition) in (0..<5).map({ ("multi", Int32($0)) }) + [("solo", 0)] {
+                // Sizes differ per partition, and one batch passes 127 bytes so a compact length prefix needs two bytes.
+                let records = try batch((0...Int(partition) * 7).map { "\(topic)-\(partition)-value-\($0)" })
+                sent["\(topic)-\(partition)"] = Array(records.readableBytesView)
+                let answer = try client.call(produceRequest(topic: topic, partition: partition, records: records), version: 7)
+                #expect(answer.responses[0].partitionResponses[0].errorCode == 0)
+            }
+            var request = FetchRequest(
+                replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 50 << 20, isolationLevel: 1,
+                topics: [
+                    .init(topic: "multi", partitions: [4, 0, 3, 1, 2].map { .init(partition: $0, fetchOffset: 0, partitionMaxBytes: 1 << 20) }),
+                    .init(topic: "solo", partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)]),
+                ])
+            for version: Int16 in [11, 12] {
+                let response = try client.call(request, version: version)
+                #expect(response.responses.map(\.topic) == ["multi", "solo"])
+                #expect(response.responses[0].partitions.map(\.partitionIndex) == [4, 0, 3, 1, 2])
+                for topic in response.responses {
+                    for data in topic.partitions {
+                        let key = "\(topic.topic)-\(data.partitionIndex)"
+                        #expect(data.errorCode == 0 && data.highWatermark == Int64(data.partitionIndex) * 7 + 1, "\(key)")
+                        var stored = Array(try #require(data.records).readableBytesView)
+                        var original = try #require(sent[key])
+                        // Byte for byte, apart from the partition leader epoch the broker stamps.
+                        stored.replaceSubrange(12..<16, with: [0, 0, 0, 0])
+                        original.replaceSubrange(12..<16, with: [0, 0, 0, 0])
+                        #expect(stored == original, "\(key) v\(version)")
+                    }
+                }
+            }
+            // A response MaxBytes of 1 still returns the first partition with data, whole, and no other.
+            request.maxBytes = 1
+            for version: Int16 in [11, 12] {
+                let limited = try client.call(request, version: version)
+                let sizes = limited.responses.flatMap(\.partitions).map { $0.records?.readableBytes ?? 0 }
+                #expect(sizes.first == sent["multi-4"]?.count && sizes.dropFirst().allSatisfy { $0 == 0 }, "v\(version) \(sizes)")
+            }
+            // A long poll over every partition, at their ends, is answered by an append to any one of them.
+            var ends = (0..<5).map { Int64($0) * 7 + 1 }
+            for woken in [4, 1, 2] {
+                let waiting = FetchRequest(
+                    replicaId: -1, maxWaitMs: 10_000, minBytes: 1, maxBytes: 50 << 20, isolationLevel: 1,
+                    topics: [.init(topic: "multi", partitions: (0..<5).map { .init(partition: Int32($0), fetchOffset: ends[$0], partitionMaxBytes: 1 << 20) })])
+                let (bytes, id) = client.frame(waiting, version: 12)
+                try client.sendRaw(bytes)
+                let producer = try TestClient(port: port)
+                _ = try producer.call(produceRequest(topic: "multi", partition: Int32(woken), records: try batch(["late \(woken)"])), version: 7)
+                var (correlation, body) = try client.readResponse(apiKey: .fetch, version: 12)
+                #expect(correlation == id)
+                let answer = try FetchResponse(from: &body, version: 12)
+                let withData = answer.responses[0].partitions.filter { ($0.records?.readableBytes ?? 0) > 0 }
+                #expect(withData.map(\.partitionIndex) == [Int32(woken)])
+                let batches = try RecordBatchDecoder.decodeAll(Array(try #require(withData.first?.records).readableBytesView))
+                #expect(batches.map { $0.header.baseOffset } == [ends[woken]])
+                #expect(batches.first?.records.first?.value == Array("late \(woken)".utf8))
+                ends[woken] += 1
+            }
+        }
+    }
+
     @Test func errorsMapToKafkaCodes() async throws {
         try await withBroker(settings: [("auto.create.topics.enable", "false"), ("message.max.bytes", "2000")]) { _, port in
             let client = try TestClient(port: port)

@@ -11,68 +11,98 @@ enum FetchHandler: APIHandler {
     typealias Request = FetchRequest
     static let versions: ClosedRange<Int16> = 4...12
 
+    /// The answer with each partition's records read into the response; ``respond(to:context:)``
+    /// sends them from the segment files instead.
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<FetchResponse?> {
         if request.sessionId != 0 {
-            // We never hand out sessions, so an incremental fetch names one we do not know.
-            return context.eventLoop.makeSucceededFuture(FetchResponse(
-                errorCode: KafkaErrorCode.fetchSessionIdNotFound.rawValue, sessionId: 0, responses: []))
+            return context.eventLoop.makeSucceededFuture(sessionNotFound)
         }
-        return FetchOperation(request: request, context: context).start().map { response, _ in response }
+        switch FetchOperation(request: request, context: context, copyRecords: true).start() {
+        case .now(let response, _): return context.eventLoop.makeSucceededFuture(response)
+        case .later(let future): return future.map { response, _ in response }
+        }
     }
 
-    /// Like the default, but the records go out with sendfile straight from the segment files.
+    /// Like the default, but the records go out with sendfile straight from the segment files,
+    /// and a fetch whose partitions are on the connection's loop and that need not wait is
+    /// answered while its request is read, with no future.
     static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> PendingResponse {
         let request = try Request(from: &body, version: context.apiVersion)
         if request.sessionId != 0 {
-            return .later(handle(request, context: context).map { response in
-                response.map { encode($0, splicer: RecordsSplicer(), context: context) }
-            })
+            return .ready(responseFrame(sessionNotFound, correlationId: context.header.correlationId, version: context.apiVersion))
         }
-        return .later(FetchOperation(request: request, context: context).start().map { response, splicer in
-            encode(response, splicer: splicer, context: context)
-        })
+        switch FetchOperation(request: request, context: context, copyRecords: false).start() {
+        case .now(let response, let splicer):
+            return .ready(encode(response, splicer: splicer, context: context))
+        case .later(let future):
+            return .later(future.map { response, splicer in encode(response, splicer: splicer, context: context) })
+        }
     }
+
+    /// We never hand out sessions, so an incremental fetch names one we do not know.
+    private static let sessionNotFound = FetchResponse(
+        errorCode: KafkaErrorCode.fetchSessionIdNotFound.rawValue, sessionId: 0, responses: [])
 
     static func encode(_ response: FetchResponse, splicer: RecordsSplicer, context: RequestContext) -> ResponseFrame {
         let version = context.apiVersion
-        let frame = encodeFrame(correlationId: context.header.correlationId, apiKey: .fetch, version: version, allocator: ByteBufferAllocator()) {
+        var frame = encodeFrame(correlationId: context.header.correlationId, apiKey: .fetch, version: version, allocator: ByteBufferAllocator()) {
             response.write(to: &$0, version: version)
         }
-        return splicer.splice(frame, compact: FetchResponse.isFlexible(version: version))
+        return splicer.splice(&frame, compact: FetchResponse.isFlexible(version: version))
     }
 }
 
 /// One fetch request in progress, confined to the connection's event loop.
 final class FetchOperation {
-    struct Target {
+    /// A requested partition this broker has, and what its last read found.
+    struct Target: Sendable {
         var topicIndex: Int
         var partitionIndex: Int
         var partition: Partition
         var fetchOffset: Int64
         var maxBytes: Int
+        var read = PartitionRead(errorCode: 0, highWatermark: -1, logStartOffset: -1, slice: nil)
+    }
+
+    /// The response, with a placeholder for each partition's records that the splicer sends
+    /// from the segment file (or, with `copyRecords`, the records themselves).
+    typealias Answer = (FetchResponse, RecordsSplicer)
+
+    /// The answer now, or when data arrives or the wait ends.
+    enum Outcome {
+        case now(Answer)
+        case later(EventLoopFuture<Answer>)
     }
 
     private let request: FetchRequest
     private let context: RequestContext
+    private let copyRecords: Bool
     private var response: FetchResponse
     private var targets: [Target] = []
-    private let promise: EventLoopPromise<(FetchResponse, RecordsSplicer)>
+    /// Set when the fetch was answered before ``start()`` returned.
+    private var answer: Answer?
+    /// Made only when the answer comes later.
+    private var promise: EventLoopPromise<Answer>?
     private var deadline: NIODeadline
     private var finished = false
     private var reading = false
     private var wokenWhileReading = false
     private var timeout: Scheduled<Void>?
+    /// Wakes this fetch from a partition's append; made at the first registration.
+    private var wake: (@Sendable () -> Void)?
     /// Partitions that will wake this fetch, to be told when it no longer waits.
     private var registrations: [(Partition, UInt64)] = []
 
-    init(request: FetchRequest, context: RequestContext) {
+    init(request: FetchRequest, context: RequestContext, copyRecords: Bool) {
         self.request = request
         self.context = context
-        self.promise = context.eventLoop.makePromise()
+        self.copyRecords = copyRecords
         self.deadline = .now() + .milliseconds(Int64(max(0, request.maxWaitMs)))
         self.response = FetchResponse(errorCode: 0, sessionId: 0)
+        response.responses.reserveCapacity(request.topics.count)
         for (topicIndex, topic) in request.topics.enumerated() {
             var topicResponse = FetchResponse.FetchableTopicResponse(topic: topic.topic, topicId: topic.topicId)
+            topicResponse.partitions.reserveCapacity(topic.partitions.count)
             let readable = context.isAuthorized(.read, .topic, topic.topic)
             for (partitionIndex, requested) in topic.partitions.enumerated() {
                 var data = FetchResponse.PartitionData(
@@ -81,6 +111,7 @@ final class FetchOperation {
                 if !readable {
                     data.errorCode = KafkaErrorCode.topicAuthorizationFailed.rawValue
                 } else if let partition = context.broker.topics.partition(topic.topic, requested.partition) {
+                    if targets.isEmpty { targets.reserveCapacity(request.topics.count == 1 ? topic.partitions.count : 8) }
                     targets.append(Target(
                         topicIndex: topicIndex, partitionIndex: partitionIndex, partition: partition,
                         fetchOffset: requested.fetchOffset, maxBytes: Int(max(0, requested.partitionMaxBytes))))
@@ -93,9 +124,14 @@ final class FetchOperation {
         }
     }
 
-    func start() -> EventLoopFuture<(FetchResponse, RecordsSplicer)> {
+    /// Reads the partitions; answers now when they need no other loop and the fetch need not
+    /// wait, else later.
+    func start() -> Outcome {
         read()
-        return promise.futureResult
+        if let answer { return .now(answer) }
+        let promise = context.eventLoop.makePromise(of: Answer.self)
+        self.promise = promise
+        return .later(promise.futureResult)
     }
 
     /// What one partition read found.
@@ -105,71 +141,89 @@ final class FetchOperation {
         var logStartOffset: Int64
         /// The whole batches found, as a byte range of a segment file.
         var slice: LogSlice?
-        /// Set when the partition had nothing and will wake this fetch at its next append.
-        var waiterId: UInt64? = nil
     }
 
-    /// Reads every target (in parallel, on their loops), then answers or waits. A partition
-    /// that has nothing to give registers this fetch for its next append in the same step as
-    /// the read, so no append between the read and the registration can be missed.
+    /// Reads every target, then answers or waits: the partitions on this loop at once, the
+    /// others on their loops, each handing its read back to this loop. A partition that has
+    /// nothing to give registers this fetch for its next append in the same step as the read,
+    /// so no append between the read and the registration can be missed.
     private func read() {
         reading = true
-        let loop = context.eventLoop
-        let bound = NIOLoopBound(self, eventLoop: loop)
+        pendingReads = 1  // held by this call until every read is started
         let mayWait = request.maxWaitMs > 0 && request.minBytes > 0
-        let wake: @Sendable () -> Void = { loop.execute { bound.value.woken() } }
-        let reads = targets.map { target in
-            let partition = target.partition
-            return partition.execute { log -> PartitionRead in
-                var read: PartitionRead
-                do {
-                    let result = try log.read(from: target.fetchOffset, maxBytes: target.maxBytes)
-                    read = PartitionRead(errorCode: 0, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset, slice: result.slice)
-                } catch let error as StorageError {
-                    return PartitionRead(errorCode: error.kafkaErrorCode, highWatermark: log.highWatermark, logStartOffset: log.logStartOffset, slice: nil)
-                }
-                if mayWait && read.slice == nil { read.waiterId = partition.waitForAppend(wake) }
-                return read
-            }.recover { error in PartitionRead(errorCode: kafkaError(error).code.rawValue, highWatermark: -1, logStartOffset: -1, slice: nil) }
-        }
-        EventLoopFuture.whenAllSucceed(reads, on: loop).whenSuccess { results in
-            let operation = bound.value
-            for (target, result) in zip(operation.targets, results) {
-                if let id = result.waiterId { operation.registrations.append((target.partition, id)) }
+        for index in targets.indices where !targets[index].partition.eventLoop.inEventLoop {
+            pendingReads += 1
+            let (target, loop, wake) = (targets[index], context.eventLoop, waker())
+            let bound = NIOLoopBound(self, eventLoop: loop)
+            target.partition.eventLoop.execute {
+                let partition = target.partition
+                let read = partition.withLog { Self.read($0, target) }
+                let waiterId = mayWait && read.slice == nil ? partition.waitForAppend(wake) : nil
+                loop.execute { bound.value.readDone(index, read, waiterId: waiterId) }
             }
-            operation.readCompleted(results)
+        }
+        for index in targets.indices where targets[index].partition.eventLoop.inEventLoop {
+            let partition = targets[index].partition
+            let read = partition.withLog { Self.read($0, targets[index]) }
+            record(index, read, waiterId: mayWait && read.slice == nil ? partition.waitForAppend(waker()) : nil)
+        }
+        readDone(nil, nil, waiterId: nil)
+    }
+
+    /// Reads started by ``read()`` whose results have not come back, plus one while it runs.
+    private var pendingReads = 0
+
+    private func record(_ index: Int, _ read: PartitionRead, waiterId: UInt64?) {
+        targets[index].read = read
+        if let waiterId { registrations.append((targets[index].partition, waiterId)) }
+    }
+
+    /// Records target `index`'s read (none for the hold of ``read()``); after the last one
+    /// outstanding, answers or waits.
+    private func readDone(_ index: Int?, _ read: PartitionRead?, waiterId: UInt64?) {
+        if let index, let read { record(index, read, waiterId: waiterId) }
+        pendingReads -= 1
+        if pendingReads == 0 { readCompleted() }
+    }
+
+    /// Reads one target from its log, on the partition's loop.
+    private static func read(_ log: PartitionLog, _ target: Target) -> PartitionRead {
+        do {
+            let result = try log.read(from: target.fetchOffset, maxBytes: target.maxBytes)
+            return PartitionRead(errorCode: 0, highWatermark: result.highWatermark, logStartOffset: result.logStartOffset, slice: result.slice)
+        } catch let error as StorageError {
+            return PartitionRead(errorCode: error.kafkaErrorCode, highWatermark: log.highWatermark, logStartOffset: log.logStartOffset, slice: nil)
+        } catch {
+            return PartitionRead(errorCode: kafkaError(error).code.rawValue, highWatermark: -1, logStartOffset: -1, slice: nil)
         }
     }
 
-    private func readCompleted(_ results: [PartitionRead]) {
+    private func waker() -> @Sendable () -> Void {
+        if let wake { return wake }
+        let loop = context.eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let made: @Sendable () -> Void = { loop.execute { bound.value.woken() } }
+        wake = made
+        return made
+    }
+
+    /// The response's MaxBytes: a partition whose data would pass it is left empty, except
+    /// the first with data, returned whole (KIP-74).
+    private func fits(_ slice: LogSlice, after total: Int) -> Bool {
+        total == 0 || total + slice.length <= Int(request.maxBytes)
+    }
+
+    private func readCompleted() {
         reading = false
         guard !finished else { return }
-        var splicer = RecordsSplicer()
-        var bytesByTopic: [String: Int] = [:]
         var total = 0
         var anyError = false
-        let responseLimit = Int(request.maxBytes)
-        for (target, result) in zip(targets, results) {
-            var data = response.responses[target.topicIndex].partitions[target.partitionIndex]
-            data.errorCode = result.errorCode
-            data.highWatermark = result.highWatermark
-            data.lastStableOffset = result.highWatermark
-            data.logStartOffset = result.logStartOffset
-            // The response's MaxBytes: a partition whose data would pass it is left empty,
-            // except the first with data, returned whole (KIP-74).
-            if let slice = result.slice, total == 0 || total + slice.length <= responseLimit {
-                data.records = splicer.placeholder(for: slice)
-                total += slice.length
-                bytesByTopic[request.topics[target.topicIndex].topic, default: 0] += slice.length
-            } else {
-                // Empty, not null: librdkafka 2.0.2 cannot parse a null records field.
-                data.records = ByteBuffer()
-            }
-            if result.errorCode != 0 { anyError = true }
-            response.responses[target.topicIndex].partitions[target.partitionIndex] = data
+        for target in targets {
+            if let slice = target.read.slice, fits(slice, after: total) { total += slice.length }
+            if target.read.errorCode != 0 { anyError = true }
         }
         if total >= Int(request.minBytes) || anyError || NIODeadline.now() >= deadline || targets.isEmpty {
-            finish(splicer: splicer, bytesByTopic: bytesByTopic)
+            finish()
             return
         }
         if wokenWhileReading {
@@ -196,12 +250,44 @@ final class FetchOperation {
         }
     }
 
-    private func finish(splicer: RecordsSplicer, bytesByTopic: [String: Int]) {
+    /// Fills the response from the last reads and answers.
+    private func finish() {
         finished = true
         timeout?.cancel()
         for (partition, id) in registrations { partition.cancelWait(id) }
         registrations.removeAll()
-        for (topic, bytes) in bytesByTopic { context.broker.metrics.fetched(topic: topic, bytes: bytes) }
-        promise.succeed((response, splicer))
+        var splicer = RecordsSplicer(capacity: copyRecords ? 0 : targets.count)
+        var total = 0
+        for target in targets {
+            let read = target.read
+            var records = ByteBuffer()
+            if let slice = read.slice, fits(slice, after: total) {
+                if copyRecords {
+                    records = ByteBuffer(bytes: (try? slice.file.read(at: slice.position, count: slice.length)) ?? [])
+                } else {
+                    records = splicer.placeholder(for: slice)
+                }
+                total += slice.length
+                context.broker.metrics.fetched(topic: request.topics[target.topicIndex].topic, bytes: slice.length)
+            }
+            // Empty, not null, when there is nothing: librdkafka 2.0.2 cannot parse a null records field.
+            response.responses[target.topicIndex].partitions[target.partitionIndex].update(read, records: records)
+        }
+        let answer = (response, splicer)
+        if let promise {
+            promise.succeed(answer)
+        } else {
+            self.answer = answer
+        }
+    }
+}
+
+extension FetchResponse.PartitionData {
+    fileprivate mutating func update(_ read: FetchOperation.PartitionRead, records: ByteBuffer) {
+        errorCode = read.errorCode
+        highWatermark = read.highWatermark
+        lastStableOffset = read.highWatermark
+        logStartOffset = read.logStartOffset
+        self.records = records
     }
 }
