@@ -35,6 +35,8 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     /// Whether ``writeReady(context:)`` is running, and whether it must make another pass.
     private var writingReady = false
     private var writeAgain = false
+    /// What requests reuse from one to the next.
+    private let scratch = RequestScratch()
 
     init(broker: BrokerContext, listener: Listener, logger: Logger) {
         self.broker = broker
@@ -200,7 +202,8 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         }
         let context = RequestContext(
             header: header, broker: broker, eventLoop: eventLoop, logger: logger, principal: session.principal,
-            clientHost: session.clientHost, listener: listener, session: NIOLoopBound(session, eventLoop: eventLoop))
+            clientHost: session.clientHost, listener: listener, session: NIOLoopBound(session, eventLoop: eventLoop),
+            scratch: NIOLoopBound(scratch, eventLoop: eventLoop))
         return (try handler.respond(to: &frame, context: context), apiKey.name)
     }
 

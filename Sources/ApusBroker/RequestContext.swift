@@ -18,6 +18,8 @@ public struct RequestContext: Sendable {
     public var listener: Listener
     /// The connection's SASL state, for the SASL handlers; only touched on `eventLoop`.
     let session: NIOLoopBound<ConnectionSession>
+    /// What the connection reuses from request to request; only touched on `eventLoop`.
+    let scratch: NIOLoopBound<RequestScratch>
 
     public var apiVersion: Int16 { header.requestApiVersion }
 
@@ -84,12 +86,20 @@ func encodeFrame(
     body: (inout ByteBuffer) -> Void
 ) -> ByteBuffer {
     var buffer = allocator.buffer(capacity: 256)
+    encodeFrame(into: &buffer, correlationId: correlationId, apiKey: apiKey, version: version, body: body)
+    return buffer
+}
+
+/// Appends a response frame (int32 size, response header, body) to `buffer`.
+func encodeFrame(
+    into buffer: inout ByteBuffer, correlationId: Int32, apiKey: ApiKey, version: Int16, body: (inout ByteBuffer) -> Void
+) {
+    let start = buffer.writerIndex
     buffer.writeInteger(Int32(0))  // size, patched below
     ResponseHeader(correlationId: correlationId)
         .write(to: &buffer, version: ResponseHeader.version(apiKey: apiKey, apiVersion: version))
     body(&buffer)
-    buffer.setInteger(Int32(buffer.readableBytes - 4), at: buffer.readerIndex)
-    return buffer
+    buffer.setInteger(Int32(buffer.writerIndex - start - 4), at: start)
 }
 
 /// The APIs this broker serves, and the ranges it advertises.

@@ -14,6 +14,11 @@ public protocol ProtocolMessage: Sendable, Equatable {
     /// or a version outside ``validVersions``.
     init(from buffer: inout ByteBuffer, version: Int16) throws
 
+    /// Decodes a value of the given version over this one, with the same result as
+    /// ``init(from:version:)`` but keeping the storage of arrays (and of unchanged strings), so a
+    /// value reused for request after request allocates nothing once it has held the largest.
+    mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws
+
     /// Encodes this value in the given version, which must be one of ``validVersions``.
     func write(to buffer: inout ByteBuffer, version: Int16)
 }

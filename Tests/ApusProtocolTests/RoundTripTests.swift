@@ -30,6 +30,26 @@ private func checkRoundTrip<M: Sampled>(_: M.Type) throws {
     }
 }
 
+/// Decoding over a value that holds another version's sample gives what decoding anew gives:
+/// fields the version lacks are reset, arrays grow and shrink to the message's counts.
+private func checkDecodeInPlace<M: Sampled>(_: M.Type) throws {
+    for version in M.validVersions {
+        for nulls in [false, true] {
+            let value = M.sample(version: version, nulls: nulls)
+            let encoded = encode(value, version: version)
+            var empty = ByteBuffer()
+            let blank = try? M(from: &empty, version: M.validVersions.lowerBound)
+            let heldValues = M.validVersions.flatMap { [M.sample(version: $0, nulls: false), M.sample(version: $0, nulls: true)] } + [blank].compactMap { $0 }
+            for var held in heldValues {
+                var input = encoded
+                try held.decode(from: &input, version: version)
+                #expect(held == value, "\(M.self) v\(version) nulls: \(nulls)")
+                #expect(input.readableBytes == 0, "\(M.self) v\(version) left bytes unread")
+            }
+        }
+    }
+}
+
 private func checkEveryTruncationThrows<M: Sampled>(_: M.Type) {
     for version in M.validVersions {
         let encoded = encode(M.sample(version: version, nulls: false), version: version)
@@ -59,6 +79,11 @@ struct RoundTripTests {
     @Test("decode(encode(x)) == x at every valid version", arguments: MessageType.all)
     func roundTripsAtEveryVersion(_ message: MessageType) throws {
         try checkRoundTrip(message.type)
+    }
+
+    @Test("decoding over another value equals decoding anew", arguments: MessageType.all)
+    func decodingInPlaceEqualsDecodingAnew(_ message: MessageType) throws {
+        try checkDecodeInPlace(message.type)
     }
 
     @Test("every strict prefix of a valid encoding throws", arguments: MessageType.all)

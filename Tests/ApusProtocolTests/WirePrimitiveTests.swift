@@ -20,6 +20,35 @@ struct WirePrimitiveTests {
         #expect(buffer.readableBytes == 0)
     }
 
+    /// A value decoded in place takes the new counts (growing and shrinking its arrays) and
+    /// keeps its arrays' storage when they do not grow past it: the request path reuses one value.
+    @Test func decodingInPlaceShrinksGrowsAndKeepsArrayStorage() throws {
+        func request(_ partitions: Int, topic: String = "a-topic-name-longer-than-fifteen") -> ProduceRequest {
+            ProduceRequest(acks: 1, timeoutMs: 100, topicData: [
+                .init(name: topic, partitionData: (0..<partitions).map { .init(index: Int32($0), records: ByteBuffer(bytes: [1, 2, 3])) }),
+            ])
+        }
+        func encoded(_ value: ProduceRequest) -> ByteBuffer {
+            var buffer = ByteBuffer()
+            value.write(to: &buffer, version: 9)
+            return buffer
+        }
+        func partitionsAddress(_ value: ProduceRequest) -> UnsafeRawPointer? {
+            value.topicData[0].partitionData.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+        }
+        var held = try { var b = encoded(request(3)); return try ProduceRequest(from: &b, version: 9) }()
+        let storage = partitionsAddress(held)
+        for (count, topic) in [(1, "a-topic-name-longer-than-fifteen"), (3, "a-topic-name-longer-than-fifteen"), (2, "another-topic-name-just-as-long")] {
+            var input = encoded(request(count, topic: topic))
+            try held.decode(from: &input, version: 9)
+            #expect(held == request(count, topic: topic))
+            #expect(partitionsAddress(held) == storage, "\(count) partitions")
+        }
+        var larger = encoded(request(40))
+        try held.decode(from: &larger, version: 9)
+        #expect(held == request(40))
+    }
+
     @Test func fixedWidthValuesAreBigEndian() throws {
         var buffer = ByteBuffer()
         buffer.writeKafkaInt16(0x0102)

@@ -658,7 +658,6 @@ class Emitter:
             body.append(f"{i2}guard Self.validVersions.contains(version) else {{")
             body.append(f"{i2}    throw ProtocolDecodingError.unsupportedVersion(version)")
             body.append(f"{i2}}}")
-        body.append(f"{i2}self.init()")
         uses_flexible = False
         groups: list[tuple[str | None, list[str]]] = []
         for spec in fields:
@@ -667,10 +666,19 @@ class Emitter:
             present = self.condition(spec.versions, reach)
             compact = self.compact_expression(spec, reach)
             uses_flexible |= compact == "flexible"
-            groups.append((present, self.read_statements(spec, compact, reach)))
+            reads = self.read_statements(spec, compact, reach)
+            if present is None or present == "false":
+                groups.append((present, reads))
+            else:
+                # A value decoded in place may hold this field from another version.
+                groups.append((None, [f"if {present} {{", *(f"    {line}" for line in reads), "} else {",
+                                      f"    self.{spec.swift_name} = {self.default_value(spec, reach)}", "}"]))
         flexible = self.flexible_condition(reach)
         tagged_fields = [f for f in fields if f.tag is not None]
         if can_be_flexible:
+            resets = [f"self.{spec.swift_name} = {self.default_value(spec, reach)}" for spec in tagged_fields]
+            resets.append("self.unknownTaggedFields.removeAll(keepingCapacity: true)")
+            body.extend(f"{i2}{line}" for line in resets)
             groups.append((flexible, self.tagged_read_statements(tagged_fields, reach)))
         statements = merge_guarded(groups, i2)
         if uses_flexible:
@@ -678,6 +686,15 @@ class Emitter:
         body.extend(statements)
         out = [f"{i1}/// Decodes a value of the given version; throws ProtocolDecodingError on malformed input."]
         out.append(f"{i1}public init(from buffer: inout ByteBuffer, version: Int16) throws {{")
+        out.append(f"{i2}self.init()")
+        out.append(f"{i2}try decode(from: &buffer, version: version)")
+        out.append(f"{i1}}}")
+        out.append("")
+        out.append(f"{i1}/// Decodes a value of the given version over this one, as if decoded anew, but keeping the")
+        out.append(f"{i1}/// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request")
+        out.append(f"{i1}/// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError")
+        out.append(f"{i1}/// on malformed input, leaving the value partly decoded.")
+        out.append(f"{i1}public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {{")
         out.extend(body)
         out.append(f"{i1}}}")
         return out
@@ -686,6 +703,9 @@ class Emitter:
         present_versions = spec.versions.set() & reach
         nullable_versions = spec.nullable.set() & present_versions
         target = f"self.{spec.swift_name}"
+        in_place = self.read_in_place(spec, compact, reach, nullable=bool(nullable_versions))
+        if in_place is not None and (not nullable_versions or nullable_versions == present_versions):
+            return [in_place]
         if not nullable_versions:
             return [f"{target} = {self.read_value(spec, False, compact)}"]
         if nullable_versions == present_versions:
@@ -697,9 +717,39 @@ class Emitter:
                 f"    {target} = {self.read_value(spec, False, compact)}",
                 "}"]
 
+    def read_in_place(self, spec: FieldSpec, compact: str, reach: set[int], nullable: bool) -> str | None:
+        """A statement that decodes the field over its current value, keeping its storage, for
+        arrays, strings and nested structs whose Swift type matches the wire's nullability;
+        None for the others, which are assigned anew."""
+        target = f"self.{spec.swift_name}"
+        optional = self.swift_type(spec, reach).endswith("?")
+        if optional != nullable:
+            return None
+        if spec.is_array:
+            kind = spec.element_type
+            size = self.minimum_element_size(spec)
+            helper = "readKafkaNullableArray" if nullable else "readKafkaArray"
+            if kind in PRIMITIVES:
+                if kind == "string":
+                    blank = '""'
+                    element = f"try $1.readKafkaString(into: &$0, compact: {compact})"
+                else:
+                    return None
+            else:
+                blank = f"{kind}()"
+                element = "try $0.decode(from: &$1, version: version)"
+            return (f"try buffer.{helper}(into: &{target}, compact: {compact}, minimumElementSize: {size}, "
+                    f"blank: {{ {blank} }}) {{ {element} }}")
+        if spec.kafka_type == "string":
+            helper = "readKafkaNullableString" if nullable else "readKafkaString"
+            return f"try buffer.{helper}(into: &{target}, compact: {compact})"
+        if spec.struct is not None and not nullable:
+            return f"try {target}.decode(from: &buffer, version: version)"
+        return None
+
     def tagged_read_statements(self, tagged_fields: list[FieldSpec], reach: set[int]) -> list[str]:
         if not tagged_fields:
-            return ["self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()"]
+            return ["try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)"]
         reach = reach & self.message.flexible.set()
         lines = ["let taggedFieldCount = try buffer.readKafkaTaggedFieldCount()",
                  "for _ in 0..<taggedFieldCount {",

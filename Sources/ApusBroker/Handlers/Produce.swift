@@ -24,19 +24,23 @@ enum ProduceHandler: APIHandler {
     /// A request for one partition, what a producer with one partition per broker sends, is
     /// answered without futures: at once when the connection is on the partition's loop and
     /// the answer need not wait for a sync, else by a completion on the partition's loop that
-    /// completes the one promise the connection waits on.
+    /// completes the one promise the connection waits on. The request is decoded over the
+    /// connection's previous one and an answer at once is encoded into the connection's
+    /// response buffer (``RequestScratch``), so that path allocates nothing.
     static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> PendingResponse {
         let version = context.apiVersion
-        let request = try Request(from: &body, version: version)
+        let scratch = context.scratch.value
+        try scratch.produceRequest.decode(from: &body, version: version)
+        defer { scratch.releaseProduceRecords() }
         let correlationId = context.header.correlationId
-        guard request.topicData.count == 1, request.topicData[0].partitionData.count == 1 else {
-            return .later(handle(request, context: context).map { response in
+        guard scratch.produceRequest.topicData.count == 1, scratch.produceRequest.topicData[0].partitionData.count == 1 else {
+            return .later(handle(scratch.takeProduceRequest(), context: context).map { response in
                 response.map { responseFrame($0, correlationId: correlationId, version: version) }
             })
         }
-        let topic = request.topicData[0].name
-        let data = request.topicData[0].partitionData[0]
-        let acks = request.acks
+        let topic = scratch.produceRequest.topicData[0].name
+        let data = scratch.produceRequest.topicData[0].partitionData[0]
+        let acks = scratch.produceRequest.acks
         @Sendable func frame(_ partition: PartitionResponse) throws -> ResponseFrame? {
             try answer([.init(name: topic, partitionResponses: [partition])], acks: acks)
                 .map { responseFrame($0, correlationId: correlationId, version: version) }
@@ -46,7 +50,9 @@ enum ProduceHandler: APIHandler {
             return ready { try frame(refusal) }
         case .append(let partition, let records):
             if let result = partition.appendNow(records, waitForFlush: acks != 0) {
-                return ready { try frame(response(to: result, topic: topic, data: data, context: context)) }
+                let answer = response(to: result, topic: topic, data: data, context: context)
+                if acks == 0 { return answer.errorCode == 0 ? .ready(nil) : ready { try frame(answer) } }
+                return .ready(scratch.produceResponseFrame(topic: topic, answer, correlationId: correlationId, version: version))
             }
             let promise = context.eventLoop.makePromise(of: ResponseFrame?.self)
             partition.append(records, waitForFlush: acks != 0) { result in

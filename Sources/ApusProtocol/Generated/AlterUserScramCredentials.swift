@@ -39,9 +39,18 @@ public struct AlterUserScramCredentialsRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
-            self.name = try buffer.readKafkaString(compact: true)
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
+            try buffer.readKafkaString(into: &self.name, compact: true)
             self.mechanism = try buffer.readKafkaInt8()
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -87,12 +96,21 @@ public struct AlterUserScramCredentialsRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
-            self.name = try buffer.readKafkaString(compact: true)
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
+            try buffer.readKafkaString(into: &self.name, compact: true)
             self.mechanism = try buffer.readKafkaInt8()
             self.iterations = try buffer.readKafkaInt32()
             self.salt = try buffer.readKafkaBytes(compact: true)
             self.saltedPassword = try buffer.readKafkaBytes(compact: true)
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -126,13 +144,22 @@ public struct AlterUserScramCredentialsRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
-        self.deletions = try buffer.readKafkaArray(compact: true, minimumElementSize: 1) { try ScramCredentialDeletion(from: &$0, version: version) }
-        self.upsertions = try buffer.readKafkaArray(compact: true, minimumElementSize: 1) { try ScramCredentialUpsertion(from: &$0, version: version) }
-        self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
+        try buffer.readKafkaArray(into: &self.deletions, compact: true, minimumElementSize: 1, blank: { ScramCredentialDeletion() }) { try $0.decode(from: &$1, version: version) }
+        try buffer.readKafkaArray(into: &self.upsertions, compact: true, minimumElementSize: 1, blank: { ScramCredentialUpsertion() }) { try $0.decode(from: &$1, version: version) }
+        try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
     }
 
     /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -180,10 +207,19 @@ public struct AlterUserScramCredentialsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
-            self.user = try buffer.readKafkaString(compact: true)
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
+            try buffer.readKafkaString(into: &self.user, compact: true)
             self.errorCode = try buffer.readKafkaInt16()
-            self.errorMessage = try buffer.readKafkaNullableString(compact: true)
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaNullableString(into: &self.errorMessage, compact: true)
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -215,13 +251,22 @@ public struct AlterUserScramCredentialsResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         self.throttleTimeMs = try buffer.readKafkaInt32()
-        self.results = try buffer.readKafkaArray(compact: true, minimumElementSize: 1) { try AlterUserScramCredentialsResult(from: &$0, version: version) }
-        self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+        try buffer.readKafkaArray(into: &self.results, compact: true, minimumElementSize: 1, blank: { AlterUserScramCredentialsResult() }) { try $0.decode(from: &$1, version: version) }
+        try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
     }
 
     /// Encodes this value in the given version. Fields the version lacks are left out.

@@ -30,7 +30,15 @@ public struct ConsumerProtocolAssignment: ProtocolMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
-            self.topic = try buffer.readKafkaString(compact: false)
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            try buffer.readKafkaString(into: &self.topic, compact: false)
             self.partitions = try buffer.readKafkaArray(compact: false, minimumElementSize: 4) { try $0.readKafkaInt32() }
         }
 
@@ -57,11 +65,19 @@ public struct ConsumerProtocolAssignment: ProtocolMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
-        self.assignedPartitions = try buffer.readKafkaArray(compact: false, minimumElementSize: 1) { try TopicPartition(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.assignedPartitions, compact: false, minimumElementSize: 1, blank: { TopicPartition() }) { try $0.decode(from: &$1, version: version) }
         self.userData = try buffer.readKafkaNullableBytes(compact: false)
     }
 

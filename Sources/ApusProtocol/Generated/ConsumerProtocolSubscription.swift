@@ -30,7 +30,15 @@ public struct ConsumerProtocolSubscription: ProtocolMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
-            self.topic = try buffer.readKafkaString(compact: false)
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            try buffer.readKafkaString(into: &self.topic, compact: false)
             self.partitions = try buffer.readKafkaArray(compact: false, minimumElementSize: 4) { try $0.readKafkaInt32() }
         }
 
@@ -69,20 +77,34 @@ public struct ConsumerProtocolSubscription: ProtocolMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
-        self.topics = try buffer.readKafkaArray(compact: false, minimumElementSize: 1) { try $0.readKafkaString(compact: false) }
+        try buffer.readKafkaArray(into: &self.topics, compact: false, minimumElementSize: 1, blank: { "" }) { try $1.readKafkaString(into: &$0, compact: false) }
         self.userData = try buffer.readKafkaNullableBytes(compact: false)
         if version >= 1 {
-            self.ownedPartitions = try buffer.readKafkaArray(compact: false, minimumElementSize: 1) { try TopicPartition(from: &$0, version: version) }
+            try buffer.readKafkaArray(into: &self.ownedPartitions, compact: false, minimumElementSize: 1, blank: { TopicPartition() }) { try $0.decode(from: &$1, version: version) }
+        } else {
+            self.ownedPartitions = []
         }
         if version >= 2 {
             self.generationId = try buffer.readKafkaInt32()
+        } else {
+            self.generationId = -1
         }
         if version >= 3 {
-            self.rackId = try buffer.readKafkaNullableString(compact: false)
+            try buffer.readKafkaNullableString(into: &self.rackId, compact: false)
+        } else {
+            self.rackId = nil
         }
     }
 

@@ -43,12 +43,21 @@ public struct CreatePartitionsRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 2
-            self.name = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
             self.count = try buffer.readKafkaInt32()
-            self.assignments = try buffer.readKafkaNullableArray(compact: flexible, minimumElementSize: 1) { try CreatePartitionsAssignment(from: &$0, version: version) }
+            try buffer.readKafkaNullableArray(into: &self.assignments, compact: flexible, minimumElementSize: 1, blank: { CreatePartitionsAssignment() }) { try $0.decode(from: &$1, version: version) }
             if version >= 2 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -83,10 +92,19 @@ public struct CreatePartitionsRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 2
             self.brokerIds = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 4) { try $0.readKafkaInt32() }
             if version >= 2 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -124,16 +142,25 @@ public struct CreatePartitionsRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 2
-        self.topics = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try CreatePartitionsTopic(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.topics, compact: flexible, minimumElementSize: 1, blank: { CreatePartitionsTopic() }) { try $0.decode(from: &$1, version: version) }
         self.timeoutMs = try buffer.readKafkaInt32()
         self.validateOnly = try buffer.readKafkaBool()
         if version >= 2 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -186,12 +213,21 @@ public struct CreatePartitionsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 2
-            self.name = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
             self.errorCode = try buffer.readKafkaInt16()
-            self.errorMessage = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.errorMessage, compact: flexible)
             if version >= 2 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -227,15 +263,24 @@ public struct CreatePartitionsResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 2
         self.throttleTimeMs = try buffer.readKafkaInt32()
-        self.results = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try CreatePartitionsTopicResult(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.results, compact: flexible, minimumElementSize: 1, blank: { CreatePartitionsTopicResult() }) { try $0.decode(from: &$1, version: version) }
         if version >= 2 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

@@ -51,14 +51,23 @@ public struct CreateTopicsRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 5
-            self.name = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
             self.numPartitions = try buffer.readKafkaInt32()
             self.replicationFactor = try buffer.readKafkaInt16()
-            self.assignments = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try CreatableReplicaAssignment(from: &$0, version: version) }
-            self.configs = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try CreatableTopicConfig(from: &$0, version: version) }
+            try buffer.readKafkaArray(into: &self.assignments, compact: flexible, minimumElementSize: 1, blank: { CreatableReplicaAssignment() }) { try $0.decode(from: &$1, version: version) }
+            try buffer.readKafkaArray(into: &self.configs, compact: flexible, minimumElementSize: 1, blank: { CreatableTopicConfig() }) { try $0.decode(from: &$1, version: version) }
             if version >= 5 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -99,11 +108,20 @@ public struct CreateTopicsRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 5
             self.partitionIndex = try buffer.readKafkaInt32()
             self.brokerIds = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 4) { try $0.readKafkaInt32() }
             if version >= 5 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -141,11 +159,20 @@ public struct CreateTopicsRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 5
-            self.name = try buffer.readKafkaString(compact: flexible)
-            self.value = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.value, compact: flexible)
             if version >= 5 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -184,18 +211,29 @@ public struct CreateTopicsRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 5
-        self.topics = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try CreatableTopic(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.topics, compact: flexible, minimumElementSize: 1, blank: { CreatableTopic() }) { try $0.decode(from: &$1, version: version) }
         self.timeoutMs = try buffer.readKafkaInt32()
         if version >= 1 {
             self.validateOnly = try buffer.readKafkaBool()
+        } else {
+            self.validateOnly = false
         }
         if version >= 5 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -270,19 +308,45 @@ public struct CreateTopicsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.topicConfigErrorCode = 0
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 5
-            self.name = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
             if version >= 7 {
                 self.topicId = try buffer.readKafkaUUID()
+            } else {
+                self.topicId = .zero
             }
             self.errorCode = try buffer.readKafkaInt16()
             if version >= 1 {
-                self.errorMessage = try buffer.readKafkaNullableString(compact: flexible)
+                try buffer.readKafkaNullableString(into: &self.errorMessage, compact: flexible)
+            } else {
+                self.errorMessage = ""
             }
             if version >= 5 {
                 self.numPartitions = try buffer.readKafkaInt32()
+            } else {
+                self.numPartitions = -1
+            }
+            if version >= 5 {
                 self.replicationFactor = try buffer.readKafkaInt16()
-                self.configs = try buffer.readKafkaNullableArray(compact: true, minimumElementSize: 1) { try CreatableTopicConfigs(from: &$0, version: version) }
+            } else {
+                self.replicationFactor = -1
+            }
+            if version >= 5 {
+                try buffer.readKafkaNullableArray(into: &self.configs, compact: true, minimumElementSize: 1, blank: { CreatableTopicConfigs() }) { try $0.decode(from: &$1, version: version) }
+            } else {
+                self.configs = []
+            }
+            if version >= 5 {
                 let taggedFieldCount = try buffer.readKafkaTaggedFieldCount()
                 for _ in 0..<taggedFieldCount {
                     let (tag, slice) = try buffer.readKafkaTaggedField()
@@ -356,12 +420,21 @@ public struct CreateTopicsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
-            self.name = try buffer.readKafkaString(compact: true)
-            self.value = try buffer.readKafkaNullableString(compact: true)
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
+            try buffer.readKafkaString(into: &self.name, compact: true)
+            try buffer.readKafkaNullableString(into: &self.value, compact: true)
             self.readOnly = try buffer.readKafkaBool()
             self.configSource = try buffer.readKafkaInt8()
             self.isSensitive = try buffer.readKafkaBool()
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -395,17 +468,28 @@ public struct CreateTopicsResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 5
         if version >= 2 {
             self.throttleTimeMs = try buffer.readKafkaInt32()
+        } else {
+            self.throttleTimeMs = 0
         }
-        self.topics = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try CreatableTopicResult(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.topics, compact: flexible, minimumElementSize: 1, blank: { CreatableTopicResult() }) { try $0.decode(from: &$1, version: version) }
         if version >= 5 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

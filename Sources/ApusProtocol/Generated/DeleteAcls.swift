@@ -59,18 +59,29 @@ public struct DeleteAclsRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 2
             self.resourceTypeFilter = try buffer.readKafkaInt8()
-            self.resourceNameFilter = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.resourceNameFilter, compact: flexible)
             if version >= 1 {
                 self.patternTypeFilter = try buffer.readKafkaInt8()
+            } else {
+                self.patternTypeFilter = 3
             }
-            self.principalFilter = try buffer.readKafkaNullableString(compact: flexible)
-            self.hostFilter = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.principalFilter, compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.hostFilter, compact: flexible)
             self.operation = try buffer.readKafkaInt8()
             self.permissionType = try buffer.readKafkaInt8()
             if version >= 2 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -108,14 +119,23 @@ public struct DeleteAclsRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 2
-        self.filters = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try DeleteAclsFilter(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.filters, compact: flexible, minimumElementSize: 1, blank: { DeleteAclsFilter() }) { try $0.decode(from: &$1, version: version) }
         if version >= 2 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -166,12 +186,21 @@ public struct DeleteAclsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 2
             self.errorCode = try buffer.readKafkaInt16()
-            self.errorMessage = try buffer.readKafkaNullableString(compact: flexible)
-            self.matchingAcls = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try DeleteAclsMatchingAcl(from: &$0, version: version) }
+            try buffer.readKafkaNullableString(into: &self.errorMessage, compact: flexible)
+            try buffer.readKafkaArray(into: &self.matchingAcls, compact: flexible, minimumElementSize: 1, blank: { DeleteAclsMatchingAcl() }) { try $0.decode(from: &$1, version: version) }
             if version >= 2 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -238,20 +267,31 @@ public struct DeleteAclsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 2
             self.errorCode = try buffer.readKafkaInt16()
-            self.errorMessage = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.errorMessage, compact: flexible)
             self.resourceType = try buffer.readKafkaInt8()
-            self.resourceName = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.resourceName, compact: flexible)
             if version >= 1 {
                 self.patternType = try buffer.readKafkaInt8()
+            } else {
+                self.patternType = 3
             }
-            self.principal = try buffer.readKafkaString(compact: flexible)
-            self.host = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.principal, compact: flexible)
+            try buffer.readKafkaString(into: &self.host, compact: flexible)
             self.operation = try buffer.readKafkaInt8()
             self.permissionType = try buffer.readKafkaInt8()
             if version >= 2 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -295,15 +335,24 @@ public struct DeleteAclsResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 2
         self.throttleTimeMs = try buffer.readKafkaInt32()
-        self.filterResults = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try DeleteAclsFilterResult(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.filterResults, compact: flexible, minimumElementSize: 1, blank: { DeleteAclsFilterResult() }) { try $0.decode(from: &$1, version: version) }
         if version >= 2 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

@@ -32,14 +32,23 @@ public struct DeleteGroupsRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 2
-        self.groupsNames = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try $0.readKafkaString(compact: flexible) }
+        try buffer.readKafkaArray(into: &self.groupsNames, compact: flexible, minimumElementSize: 1, blank: { "" }) { try $1.readKafkaString(into: &$0, compact: flexible) }
         if version >= 2 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -86,11 +95,20 @@ public struct DeleteGroupsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 2
-            self.groupId = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.groupId, compact: flexible)
             self.errorCode = try buffer.readKafkaInt16()
             if version >= 2 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -125,15 +143,24 @@ public struct DeleteGroupsResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 2
         self.throttleTimeMs = try buffer.readKafkaInt32()
-        self.results = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try DeletableGroupResult(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.results, compact: flexible, minimumElementSize: 1, blank: { DeletableGroupResult() }) { try $0.decode(from: &$1, version: version) }
         if version >= 2 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

@@ -39,9 +39,18 @@ public struct DeleteTopicsRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
-            self.name = try buffer.readKafkaNullableString(compact: true)
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
+            try buffer.readKafkaNullableString(into: &self.name, compact: true)
             self.topicId = try buffer.readKafkaUUID()
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -76,20 +85,33 @@ public struct DeleteTopicsRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 4
         if version >= 6 {
-            self.topics = try buffer.readKafkaArray(compact: true, minimumElementSize: 1) { try DeleteTopicState(from: &$0, version: version) }
+            try buffer.readKafkaArray(into: &self.topics, compact: true, minimumElementSize: 1, blank: { DeleteTopicState() }) { try $0.decode(from: &$1, version: version) }
+        } else {
+            self.topics = []
         }
         if version <= 5 {
-            self.topicNames = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try $0.readKafkaString(compact: flexible) }
+            try buffer.readKafkaArray(into: &self.topicNames, compact: flexible, minimumElementSize: 1, blank: { "" }) { try $1.readKafkaString(into: &$0, compact: flexible) }
+        } else {
+            self.topicNames = []
         }
         self.timeoutMs = try buffer.readKafkaInt32()
         if version >= 4 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -150,6 +172,15 @@ public struct DeleteTopicsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 4
             if version >= 6 {
                 self.name = try buffer.readKafkaNullableString(compact: flexible)
@@ -158,13 +189,17 @@ public struct DeleteTopicsResponse: ResponseMessage {
             }
             if version >= 6 {
                 self.topicId = try buffer.readKafkaUUID()
+            } else {
+                self.topicId = .zero
             }
             self.errorCode = try buffer.readKafkaInt16()
             if version >= 5 {
-                self.errorMessage = try buffer.readKafkaNullableString(compact: true)
+                try buffer.readKafkaNullableString(into: &self.errorMessage, compact: true)
+            } else {
+                self.errorMessage = nil
             }
             if version >= 4 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -209,17 +244,28 @@ public struct DeleteTopicsResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 4
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInt32()
+        } else {
+            self.throttleTimeMs = 0
         }
-        self.responses = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try DeletableTopicResult(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.responses, compact: flexible, minimumElementSize: 1, blank: { DeletableTopicResult() }) { try $0.decode(from: &$1, version: version) }
         if version >= 4 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

@@ -56,22 +56,33 @@ public struct DescribeAclsRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 2
         self.resourceTypeFilter = try buffer.readKafkaInt8()
-        self.resourceNameFilter = try buffer.readKafkaNullableString(compact: flexible)
+        try buffer.readKafkaNullableString(into: &self.resourceNameFilter, compact: flexible)
         if version >= 1 {
             self.patternTypeFilter = try buffer.readKafkaInt8()
+        } else {
+            self.patternTypeFilter = 3
         }
-        self.principalFilter = try buffer.readKafkaNullableString(compact: flexible)
-        self.hostFilter = try buffer.readKafkaNullableString(compact: flexible)
+        try buffer.readKafkaNullableString(into: &self.principalFilter, compact: flexible)
+        try buffer.readKafkaNullableString(into: &self.hostFilter, compact: flexible)
         self.operation = try buffer.readKafkaInt8()
         self.permissionType = try buffer.readKafkaInt8()
         if version >= 2 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -134,15 +145,26 @@ public struct DescribeAclsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 2
             self.resourceType = try buffer.readKafkaInt8()
-            self.resourceName = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.resourceName, compact: flexible)
             if version >= 1 {
                 self.patternType = try buffer.readKafkaInt8()
+            } else {
+                self.patternType = 3
             }
-            self.acls = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try AclDescription(from: &$0, version: version) }
+            try buffer.readKafkaArray(into: &self.acls, compact: flexible, minimumElementSize: 1, blank: { AclDescription() }) { try $0.decode(from: &$1, version: version) }
             if version >= 2 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -192,13 +214,22 @@ public struct DescribeAclsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 2
-            self.principal = try buffer.readKafkaString(compact: flexible)
-            self.host = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.principal, compact: flexible)
+            try buffer.readKafkaString(into: &self.host, compact: flexible)
             self.operation = try buffer.readKafkaInt8()
             self.permissionType = try buffer.readKafkaInt8()
             if version >= 2 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -243,17 +274,26 @@ public struct DescribeAclsResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 2
         self.throttleTimeMs = try buffer.readKafkaInt32()
         self.errorCode = try buffer.readKafkaInt16()
-        self.errorMessage = try buffer.readKafkaNullableString(compact: flexible)
-        self.resources = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try DescribeAclsResource(from: &$0, version: version) }
+        try buffer.readKafkaNullableString(into: &self.errorMessage, compact: flexible)
+        try buffer.readKafkaArray(into: &self.resources, compact: flexible, minimumElementSize: 1, blank: { DescribeAclsResource() }) { try $0.decode(from: &$1, version: version) }
         if version >= 2 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

@@ -36,15 +36,26 @@ public struct DescribeClusterRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         self.includeClusterAuthorizedOperations = try buffer.readKafkaBool()
         if version >= 1 {
             self.endpointType = try buffer.readKafkaInt8()
+        } else {
+            self.endpointType = 1
         }
-        self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+        try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
     }
 
     /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -98,11 +109,20 @@ public struct DescribeClusterResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.brokerId = try buffer.readKafkaInt32()
-            self.host = try buffer.readKafkaString(compact: true)
+            try buffer.readKafkaString(into: &self.host, compact: true)
             self.port = try buffer.readKafkaInt32()
-            self.rack = try buffer.readKafkaNullableString(compact: true)
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaNullableString(into: &self.rack, compact: true)
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -159,21 +179,32 @@ public struct DescribeClusterResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         self.throttleTimeMs = try buffer.readKafkaInt32()
         self.errorCode = try buffer.readKafkaInt16()
-        self.errorMessage = try buffer.readKafkaNullableString(compact: true)
+        try buffer.readKafkaNullableString(into: &self.errorMessage, compact: true)
         if version >= 1 {
             self.endpointType = try buffer.readKafkaInt8()
+        } else {
+            self.endpointType = 1
         }
-        self.clusterId = try buffer.readKafkaString(compact: true)
+        try buffer.readKafkaString(into: &self.clusterId, compact: true)
         self.controllerId = try buffer.readKafkaInt32()
-        self.brokers = try buffer.readKafkaArray(compact: true, minimumElementSize: 1) { try DescribeClusterBroker(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.brokers, compact: true, minimumElementSize: 1, blank: { DescribeClusterBroker() }) { try $0.decode(from: &$1, version: version) }
         self.clusterAuthorizedOperations = try buffer.readKafkaInt32()
-        self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+        try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
     }
 
     /// Encodes this value in the given version. Fields the version lacks are left out.

@@ -43,12 +43,21 @@ public struct DescribeConfigsRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 4
             self.resourceType = try buffer.readKafkaInt8()
-            self.resourceName = try buffer.readKafkaString(compact: flexible)
-            self.configurationKeys = try buffer.readKafkaNullableArray(compact: flexible, minimumElementSize: 1) { try $0.readKafkaString(compact: flexible) }
+            try buffer.readKafkaString(into: &self.resourceName, compact: flexible)
+            try buffer.readKafkaNullableArray(into: &self.configurationKeys, compact: flexible, minimumElementSize: 1, blank: { "" }) { try $1.readKafkaString(into: &$0, compact: flexible) }
             if version >= 4 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -88,20 +97,33 @@ public struct DescribeConfigsRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 4
-        self.resources = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try DescribeConfigsResource(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.resources, compact: flexible, minimumElementSize: 1, blank: { DescribeConfigsResource() }) { try $0.decode(from: &$1, version: version) }
         if version >= 1 {
             self.includeSynonyms = try buffer.readKafkaBool()
+        } else {
+            self.includeSynonyms = false
         }
         if version >= 3 {
             self.includeDocumentation = try buffer.readKafkaBool()
+        } else {
+            self.includeDocumentation = false
         }
         if version >= 4 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -166,14 +188,23 @@ public struct DescribeConfigsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 4
             self.errorCode = try buffer.readKafkaInt16()
-            self.errorMessage = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.errorMessage, compact: flexible)
             self.resourceType = try buffer.readKafkaInt8()
-            self.resourceName = try buffer.readKafkaString(compact: flexible)
-            self.configs = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try DescribeConfigsResourceResult(from: &$0, version: version) }
+            try buffer.readKafkaString(into: &self.resourceName, compact: flexible)
+            try buffer.readKafkaArray(into: &self.configs, compact: flexible, minimumElementSize: 1, blank: { DescribeConfigsResourceResult() }) { try $0.decode(from: &$1, version: version) }
             if version >= 4 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -242,26 +273,47 @@ public struct DescribeConfigsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 4
-            self.name = try buffer.readKafkaString(compact: flexible)
-            self.value = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.value, compact: flexible)
             self.readOnly = try buffer.readKafkaBool()
             if version == 0 {
                 self.isDefault = try buffer.readKafkaBool()
+            } else {
+                self.isDefault = false
             }
             if version >= 1 {
                 self.configSource = try buffer.readKafkaInt8()
+            } else {
+                self.configSource = -1
             }
             self.isSensitive = try buffer.readKafkaBool()
             if version >= 1 {
-                self.synonyms = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try DescribeConfigsSynonym(from: &$0, version: version) }
+                try buffer.readKafkaArray(into: &self.synonyms, compact: flexible, minimumElementSize: 1, blank: { DescribeConfigsSynonym() }) { try $0.decode(from: &$1, version: version) }
+            } else {
+                self.synonyms = []
             }
             if version >= 3 {
                 self.configType = try buffer.readKafkaInt8()
-                self.documentation = try buffer.readKafkaNullableString(compact: flexible)
+            } else {
+                self.configType = 0
+            }
+            if version >= 3 {
+                try buffer.readKafkaNullableString(into: &self.documentation, compact: flexible)
+            } else {
+                self.documentation = ""
             }
             if version >= 4 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -318,12 +370,21 @@ public struct DescribeConfigsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 4
-            self.name = try buffer.readKafkaString(compact: flexible)
-            self.value = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.value, compact: flexible)
             self.source = try buffer.readKafkaInt8()
             if version >= 4 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -359,15 +420,24 @@ public struct DescribeConfigsResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 4
         self.throttleTimeMs = try buffer.readKafkaInt32()
-        self.results = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try DescribeConfigsResult(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.results, compact: flexible, minimumElementSize: 1, blank: { DescribeConfigsResult() }) { try $0.decode(from: &$1, version: version) }
         if version >= 4 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

@@ -36,17 +36,28 @@ public struct DescribeGroupsRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 5
-        self.groups = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try $0.readKafkaString(compact: flexible) }
+        try buffer.readKafkaArray(into: &self.groups, compact: flexible, minimumElementSize: 1, blank: { "" }) { try $1.readKafkaString(into: &$0, compact: flexible) }
         if version >= 3 {
             self.includeAuthorizedOperations = try buffer.readKafkaBool()
+        } else {
+            self.includeAuthorizedOperations = false
         }
         if version >= 5 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -116,18 +127,29 @@ public struct DescribeGroupsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 5
             self.errorCode = try buffer.readKafkaInt16()
-            self.groupId = try buffer.readKafkaString(compact: flexible)
-            self.groupState = try buffer.readKafkaString(compact: flexible)
-            self.protocolType = try buffer.readKafkaString(compact: flexible)
-            self.protocolData = try buffer.readKafkaString(compact: flexible)
-            self.members = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try DescribedGroupMember(from: &$0, version: version) }
+            try buffer.readKafkaString(into: &self.groupId, compact: flexible)
+            try buffer.readKafkaString(into: &self.groupState, compact: flexible)
+            try buffer.readKafkaString(into: &self.protocolType, compact: flexible)
+            try buffer.readKafkaString(into: &self.protocolData, compact: flexible)
+            try buffer.readKafkaArray(into: &self.members, compact: flexible, minimumElementSize: 1, blank: { DescribedGroupMember() }) { try $0.decode(from: &$1, version: version) }
             if version >= 3 {
                 self.authorizedOperations = try buffer.readKafkaInt32()
+            } else {
+                self.authorizedOperations = -2147483648
             }
             if version >= 5 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -188,17 +210,28 @@ public struct DescribeGroupsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 5
-            self.memberId = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.memberId, compact: flexible)
             if version >= 4 {
-                self.groupInstanceId = try buffer.readKafkaNullableString(compact: flexible)
+                try buffer.readKafkaNullableString(into: &self.groupInstanceId, compact: flexible)
+            } else {
+                self.groupInstanceId = nil
             }
-            self.clientId = try buffer.readKafkaString(compact: flexible)
-            self.clientHost = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.clientId, compact: flexible)
+            try buffer.readKafkaString(into: &self.clientHost, compact: flexible)
             self.memberMetadata = try buffer.readKafkaBytes(compact: flexible)
             self.memberAssignment = try buffer.readKafkaBytes(compact: flexible)
             if version >= 5 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -239,17 +272,28 @@ public struct DescribeGroupsResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 5
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInt32()
+        } else {
+            self.throttleTimeMs = 0
         }
-        self.groups = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try DescribedGroup(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.groups, compact: flexible, minimumElementSize: 1, blank: { DescribedGroup() }) { try $0.decode(from: &$1, version: version) }
         if version >= 5 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

@@ -39,11 +39,20 @@ public struct DescribeLogDirsRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 2
-            self.topic = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.topic, compact: flexible)
             self.partitions = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 4) { try $0.readKafkaInt32() }
             if version >= 2 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -74,14 +83,23 @@ public struct DescribeLogDirsRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 2
-        self.topics = try buffer.readKafkaNullableArray(compact: flexible, minimumElementSize: 1) { try DescribableLogDirTopic(from: &$0, version: version) }
+        try buffer.readKafkaNullableArray(into: &self.topics, compact: flexible, minimumElementSize: 1, blank: { DescribableLogDirTopic() }) { try $0.decode(from: &$1, version: version) }
         if version >= 2 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -140,16 +158,31 @@ public struct DescribeLogDirsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 2
             self.errorCode = try buffer.readKafkaInt16()
-            self.logDir = try buffer.readKafkaString(compact: flexible)
-            self.topics = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try DescribeLogDirsTopic(from: &$0, version: version) }
+            try buffer.readKafkaString(into: &self.logDir, compact: flexible)
+            try buffer.readKafkaArray(into: &self.topics, compact: flexible, minimumElementSize: 1, blank: { DescribeLogDirsTopic() }) { try $0.decode(from: &$1, version: version) }
             if version >= 4 {
                 self.totalBytes = try buffer.readKafkaInt64()
+            } else {
+                self.totalBytes = -1
+            }
+            if version >= 4 {
                 self.usableBytes = try buffer.readKafkaInt64()
+            } else {
+                self.usableBytes = -1
             }
             if version >= 2 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -192,11 +225,20 @@ public struct DescribeLogDirsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 2
-            self.name = try buffer.readKafkaString(compact: flexible)
-            self.partitions = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try DescribeLogDirsPartition(from: &$0, version: version) }
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
+            try buffer.readKafkaArray(into: &self.partitions, compact: flexible, minimumElementSize: 1, blank: { DescribeLogDirsPartition() }) { try $0.decode(from: &$1, version: version) }
             if version >= 2 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -242,12 +284,21 @@ public struct DescribeLogDirsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.partitionIndex = try buffer.readKafkaInt32()
             self.partitionSize = try buffer.readKafkaInt64()
             self.offsetLag = try buffer.readKafkaInt64()
             self.isFutureKey = try buffer.readKafkaBool()
             if version >= 2 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -287,18 +338,29 @@ public struct DescribeLogDirsResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 2
         self.throttleTimeMs = try buffer.readKafkaInt32()
         if version >= 3 {
             self.errorCode = try buffer.readKafkaInt16()
+        } else {
+            self.errorCode = 0
         }
-        self.results = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try DescribeLogDirsResult(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.results, compact: flexible, minimumElementSize: 1, blank: { DescribeLogDirsResult() }) { try $0.decode(from: &$1, version: version) }
         if version >= 2 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

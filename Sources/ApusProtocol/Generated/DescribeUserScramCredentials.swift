@@ -35,8 +35,17 @@ public struct DescribeUserScramCredentialsRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
-            self.name = try buffer.readKafkaString(compact: true)
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
+            try buffer.readKafkaString(into: &self.name, compact: true)
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -62,12 +71,21 @@ public struct DescribeUserScramCredentialsRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
-        self.users = try buffer.readKafkaNullableArray(compact: true, minimumElementSize: 1) { try UserName(from: &$0, version: version) }
-        self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
+        try buffer.readKafkaNullableArray(into: &self.users, compact: true, minimumElementSize: 1, blank: { UserName() }) { try $0.decode(from: &$1, version: version) }
+        try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
     }
 
     /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -118,11 +136,20 @@ public struct DescribeUserScramCredentialsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
-            self.user = try buffer.readKafkaString(compact: true)
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
+            try buffer.readKafkaString(into: &self.user, compact: true)
             self.errorCode = try buffer.readKafkaInt16()
-            self.errorMessage = try buffer.readKafkaNullableString(compact: true)
-            self.credentialInfos = try buffer.readKafkaArray(compact: true, minimumElementSize: 1) { try CredentialInfo(from: &$0, version: version) }
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaNullableString(into: &self.errorMessage, compact: true)
+            try buffer.readKafkaArray(into: &self.credentialInfos, compact: true, minimumElementSize: 1, blank: { CredentialInfo() }) { try $0.decode(from: &$1, version: version) }
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -158,9 +185,18 @@ public struct DescribeUserScramCredentialsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.mechanism = try buffer.readKafkaInt8()
             self.iterations = try buffer.readKafkaInt32()
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -199,15 +235,24 @@ public struct DescribeUserScramCredentialsResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         self.throttleTimeMs = try buffer.readKafkaInt32()
         self.errorCode = try buffer.readKafkaInt16()
-        self.errorMessage = try buffer.readKafkaNullableString(compact: true)
-        self.results = try buffer.readKafkaArray(compact: true, minimumElementSize: 1) { try DescribeUserScramCredentialsResult(from: &$0, version: version) }
-        self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+        try buffer.readKafkaNullableString(into: &self.errorMessage, compact: true)
+        try buffer.readKafkaArray(into: &self.results, compact: true, minimumElementSize: 1, blank: { DescribeUserScramCredentialsResult() }) { try $0.decode(from: &$1, version: version) }
+        try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
     }
 
     /// Encodes this value in the given version. Fields the version lacks are left out.

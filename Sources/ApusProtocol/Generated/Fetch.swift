@@ -39,9 +39,18 @@ public struct FetchRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.replicaId = try buffer.readKafkaInt32()
             self.replicaEpoch = try buffer.readKafkaInt64()
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -79,16 +88,29 @@ public struct FetchRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 12
             if version <= 12 {
-                self.topic = try buffer.readKafkaString(compact: flexible)
+                try buffer.readKafkaString(into: &self.topic, compact: flexible)
+            } else {
+                self.topic = ""
             }
             if version >= 13 {
                 self.topicId = try buffer.readKafkaUUID()
+            } else {
+                self.topicId = .zero
             }
-            self.partitions = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try FetchPartition(from: &$0, version: version) }
+            try buffer.readKafkaArray(into: &self.partitions, compact: flexible, minimumElementSize: 1, blank: { FetchPartition() }) { try $0.decode(from: &$1, version: version) }
             if version >= 12 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -151,16 +173,32 @@ public struct FetchRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.replicaDirectoryId = .zero
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.partition = try buffer.readKafkaInt32()
             if version >= 9 {
                 self.currentLeaderEpoch = try buffer.readKafkaInt32()
+            } else {
+                self.currentLeaderEpoch = -1
             }
             self.fetchOffset = try buffer.readKafkaInt64()
             if version >= 12 {
                 self.lastFetchedEpoch = try buffer.readKafkaInt32()
+            } else {
+                self.lastFetchedEpoch = -1
             }
             if version >= 5 {
                 self.logStartOffset = try buffer.readKafkaInt64()
+            } else {
+                self.logStartOffset = -1
             }
             self.partitionMaxBytes = try buffer.readKafkaInt32()
             if version >= 12 {
@@ -229,16 +267,29 @@ public struct FetchRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 12
             if version <= 12 {
-                self.topic = try buffer.readKafkaString(compact: flexible)
+                try buffer.readKafkaString(into: &self.topic, compact: flexible)
+            } else {
+                self.topic = ""
             }
             if version >= 13 {
                 self.topicId = try buffer.readKafkaUUID()
+            } else {
+                self.topicId = .zero
             }
             self.partitions = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 4) { try $0.readKafkaInt32() }
             if version >= 12 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -318,32 +369,59 @@ public struct FetchRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.clusterId = nil
+        self.replicaState = ReplicaState()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 12
         if version <= 14 {
             self.replicaId = try buffer.readKafkaInt32()
+        } else {
+            self.replicaId = -1
         }
         self.maxWaitMs = try buffer.readKafkaInt32()
         self.minBytes = try buffer.readKafkaInt32()
         if version >= 3 {
             self.maxBytes = try buffer.readKafkaInt32()
+        } else {
+            self.maxBytes = 2147483647
         }
         if version >= 4 {
             self.isolationLevel = try buffer.readKafkaInt8()
+        } else {
+            self.isolationLevel = 0
         }
         if version >= 7 {
             self.sessionId = try buffer.readKafkaInt32()
-            self.sessionEpoch = try buffer.readKafkaInt32()
+        } else {
+            self.sessionId = 0
         }
-        self.topics = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try FetchTopic(from: &$0, version: version) }
         if version >= 7 {
-            self.forgottenTopicsData = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try ForgottenTopic(from: &$0, version: version) }
+            self.sessionEpoch = try buffer.readKafkaInt32()
+        } else {
+            self.sessionEpoch = -1
+        }
+        try buffer.readKafkaArray(into: &self.topics, compact: flexible, minimumElementSize: 1, blank: { FetchTopic() }) { try $0.decode(from: &$1, version: version) }
+        if version >= 7 {
+            try buffer.readKafkaArray(into: &self.forgottenTopicsData, compact: flexible, minimumElementSize: 1, blank: { ForgottenTopic() }) { try $0.decode(from: &$1, version: version) }
+        } else {
+            self.forgottenTopicsData = []
         }
         if version >= 11 {
-            self.rackId = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.rackId, compact: flexible)
+        } else {
+            self.rackId = ""
         }
         if version >= 12 {
             let taggedFieldCount = try buffer.readKafkaTaggedFieldCount()
@@ -437,16 +515,29 @@ public struct FetchResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 12
             if version <= 12 {
-                self.topic = try buffer.readKafkaString(compact: flexible)
+                try buffer.readKafkaString(into: &self.topic, compact: flexible)
+            } else {
+                self.topic = ""
             }
             if version >= 13 {
                 self.topicId = try buffer.readKafkaUUID()
+            } else {
+                self.topicId = .zero
             }
-            self.partitions = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try PartitionData(from: &$0, version: version) }
+            try buffer.readKafkaArray(into: &self.partitions, compact: flexible, minimumElementSize: 1, blank: { PartitionData() }) { try $0.decode(from: &$1, version: version) }
             if version >= 12 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -525,21 +616,41 @@ public struct FetchResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.divergingEpoch = EpochEndOffset()
+            self.currentLeader = LeaderIdAndEpoch()
+            self.snapshotId = SnapshotId()
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 12
             self.partitionIndex = try buffer.readKafkaInt32()
             self.errorCode = try buffer.readKafkaInt16()
             self.highWatermark = try buffer.readKafkaInt64()
             if version >= 4 {
                 self.lastStableOffset = try buffer.readKafkaInt64()
+            } else {
+                self.lastStableOffset = -1
             }
             if version >= 5 {
                 self.logStartOffset = try buffer.readKafkaInt64()
+            } else {
+                self.logStartOffset = -1
             }
             if version >= 4 {
-                self.abortedTransactions = try buffer.readKafkaNullableArray(compact: flexible, minimumElementSize: 1) { try AbortedTransaction(from: &$0, version: version) }
+                try buffer.readKafkaNullableArray(into: &self.abortedTransactions, compact: flexible, minimumElementSize: 1, blank: { AbortedTransaction() }) { try $0.decode(from: &$1, version: version) }
+            } else {
+                self.abortedTransactions = []
             }
             if version >= 11 {
                 self.preferredReadReplica = try buffer.readKafkaInt32()
+            } else {
+                self.preferredReadReplica = -1
             }
             self.records = try buffer.readKafkaRecords(compact: flexible)
             if version >= 12 {
@@ -619,9 +730,18 @@ public struct FetchResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.epoch = try buffer.readKafkaInt32()
             self.endOffset = try buffer.readKafkaInt64()
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -655,9 +775,18 @@ public struct FetchResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.leaderId = try buffer.readKafkaInt32()
             self.leaderEpoch = try buffer.readKafkaInt32()
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -691,9 +820,18 @@ public struct FetchResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.endOffset = try buffer.readKafkaInt64()
             self.epoch = try buffer.readKafkaInt32()
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -727,10 +865,19 @@ public struct FetchResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.producerId = try buffer.readKafkaInt64()
             self.firstOffset = try buffer.readKafkaInt64()
             if version >= 12 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -775,11 +922,20 @@ public struct FetchResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.nodeId = try buffer.readKafkaInt32()
-            self.host = try buffer.readKafkaString(compact: true)
+            try buffer.readKafkaString(into: &self.host, compact: true)
             self.port = try buffer.readKafkaInt32()
-            self.rack = try buffer.readKafkaNullableString(compact: true)
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaNullableString(into: &self.rack, compact: true)
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -824,19 +980,37 @@ public struct FetchResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.nodeEndpoints = []
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 12
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInt32()
+        } else {
+            self.throttleTimeMs = 0
         }
         if version >= 7 {
             self.errorCode = try buffer.readKafkaInt16()
-            self.sessionId = try buffer.readKafkaInt32()
+        } else {
+            self.errorCode = 0
         }
-        self.responses = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try FetchableTopicResponse(from: &$0, version: version) }
+        if version >= 7 {
+            self.sessionId = try buffer.readKafkaInt32()
+        } else {
+            self.sessionId = 0
+        }
+        try buffer.readKafkaArray(into: &self.responses, compact: flexible, minimumElementSize: 1, blank: { FetchableTopicResponse() }) { try $0.decode(from: &$1, version: version) }
         if version >= 12 {
             let taggedFieldCount = try buffer.readKafkaTaggedFieldCount()
             for _ in 0..<taggedFieldCount {

@@ -40,22 +40,37 @@ public struct FindCoordinatorRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 3
         if version <= 3 {
-            self.key = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.key, compact: flexible)
+        } else {
+            self.key = ""
         }
         if version >= 1 {
             self.keyType = try buffer.readKafkaInt8()
+        } else {
+            self.keyType = 0
         }
         if version >= 4 {
-            self.coordinatorKeys = try buffer.readKafkaArray(compact: true, minimumElementSize: 1) { try $0.readKafkaString(compact: true) }
+            try buffer.readKafkaArray(into: &self.coordinatorKeys, compact: true, minimumElementSize: 1, blank: { "" }) { try $1.readKafkaString(into: &$0, compact: true) }
+        } else {
+            self.coordinatorKeys = []
         }
         if version >= 3 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -126,13 +141,22 @@ public struct FindCoordinatorResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
-            self.key = try buffer.readKafkaString(compact: true)
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
+            try buffer.readKafkaString(into: &self.key, compact: true)
             self.nodeId = try buffer.readKafkaInt32()
-            self.host = try buffer.readKafkaString(compact: true)
+            try buffer.readKafkaString(into: &self.host, compact: true)
             self.port = try buffer.readKafkaInt32()
             self.errorCode = try buffer.readKafkaInt16()
-            self.errorMessage = try buffer.readKafkaNullableString(compact: true)
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaNullableString(into: &self.errorMessage, compact: true)
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -187,30 +211,57 @@ public struct FindCoordinatorResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 3
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInt32()
+        } else {
+            self.throttleTimeMs = 0
         }
         if version <= 3 {
             self.errorCode = try buffer.readKafkaInt16()
+        } else {
+            self.errorCode = 0
         }
         if version >= 1 && version <= 3 {
-            self.errorMessage = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.errorMessage, compact: flexible)
+        } else {
+            self.errorMessage = ""
         }
         if version <= 3 {
             self.nodeId = try buffer.readKafkaInt32()
-            self.host = try buffer.readKafkaString(compact: flexible)
+        } else {
+            self.nodeId = 0
+        }
+        if version <= 3 {
+            try buffer.readKafkaString(into: &self.host, compact: flexible)
+        } else {
+            self.host = ""
+        }
+        if version <= 3 {
             self.port = try buffer.readKafkaInt32()
+        } else {
+            self.port = 0
         }
         if version >= 4 {
-            self.coordinators = try buffer.readKafkaArray(compact: true, minimumElementSize: 1) { try Coordinator(from: &$0, version: version) }
+            try buffer.readKafkaArray(into: &self.coordinators, compact: true, minimumElementSize: 1, blank: { Coordinator() }) { try $0.decode(from: &$1, version: version) }
+        } else {
+            self.coordinators = []
         }
         if version >= 3 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

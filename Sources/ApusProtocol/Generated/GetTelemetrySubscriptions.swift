@@ -32,12 +32,21 @@ public struct GetTelemetrySubscriptionsRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         self.clientInstanceId = try buffer.readKafkaUUID()
-        self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+        try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
     }
 
     /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -105,10 +114,19 @@ public struct GetTelemetrySubscriptionsResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         self.throttleTimeMs = try buffer.readKafkaInt32()
         self.errorCode = try buffer.readKafkaInt16()
         self.clientInstanceId = try buffer.readKafkaUUID()
@@ -117,8 +135,8 @@ public struct GetTelemetrySubscriptionsResponse: ResponseMessage {
         self.pushIntervalMs = try buffer.readKafkaInt32()
         self.telemetryMaxBytes = try buffer.readKafkaInt32()
         self.deltaTemporality = try buffer.readKafkaBool()
-        self.requestedMetrics = try buffer.readKafkaArray(compact: true, minimumElementSize: 1) { try $0.readKafkaString(compact: true) }
-        self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+        try buffer.readKafkaArray(into: &self.requestedMetrics, compact: true, minimumElementSize: 1, blank: { "" }) { try $1.readKafkaString(into: &$0, compact: true) }
+        try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
     }
 
     /// Encodes this value in the given version. Fields the version lacks are left out.

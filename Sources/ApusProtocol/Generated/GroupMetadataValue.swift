@@ -58,21 +58,34 @@ public struct GroupMetadataValue: ProtocolMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 4
-            self.memberId = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.memberId, compact: flexible)
             if version >= 3 {
-                self.groupInstanceId = try buffer.readKafkaNullableString(compact: flexible)
+                try buffer.readKafkaNullableString(into: &self.groupInstanceId, compact: flexible)
+            } else {
+                self.groupInstanceId = nil
             }
-            self.clientId = try buffer.readKafkaString(compact: flexible)
-            self.clientHost = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.clientId, compact: flexible)
+            try buffer.readKafkaString(into: &self.clientHost, compact: flexible)
             if version >= 1 {
                 self.rebalanceTimeout = try buffer.readKafkaInt32()
+            } else {
+                self.rebalanceTimeout = -1
             }
             self.sessionTimeout = try buffer.readKafkaInt32()
             self.subscription = try buffer.readKafkaBytes(compact: flexible)
             self.assignment = try buffer.readKafkaBytes(compact: flexible)
             if version >= 4 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -133,21 +146,32 @@ public struct GroupMetadataValue: ProtocolMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 4
-        self.protocolType = try buffer.readKafkaString(compact: flexible)
+        try buffer.readKafkaString(into: &self.protocolType, compact: flexible)
         self.generation = try buffer.readKafkaInt32()
-        self.protocol = try buffer.readKafkaNullableString(compact: flexible)
-        self.leader = try buffer.readKafkaNullableString(compact: flexible)
+        try buffer.readKafkaNullableString(into: &self.protocol, compact: flexible)
+        try buffer.readKafkaNullableString(into: &self.leader, compact: flexible)
         if version >= 2 {
             self.currentStateTimestamp = try buffer.readKafkaInt64()
+        } else {
+            self.currentStateTimestamp = -1
         }
-        self.members = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try MemberMetadata(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.members, compact: flexible, minimumElementSize: 1, blank: { MemberMetadata() }) { try $0.decode(from: &$1, version: version) }
         if version >= 4 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

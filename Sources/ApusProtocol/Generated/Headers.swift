@@ -40,18 +40,29 @@ public struct RequestHeader: ProtocolMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         self.requestApiKey = try buffer.readKafkaInt16()
         self.requestApiVersion = try buffer.readKafkaInt16()
         self.correlationId = try buffer.readKafkaInt32()
         if version >= 1 {
-            self.clientId = try buffer.readKafkaNullableString(compact: false)
+            try buffer.readKafkaNullableString(into: &self.clientId, compact: false)
+        } else {
+            self.clientId = ""
         }
         if version >= 2 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -93,13 +104,22 @@ public struct ResponseHeader: ProtocolMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         self.correlationId = try buffer.readKafkaInt32()
         if version >= 1 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

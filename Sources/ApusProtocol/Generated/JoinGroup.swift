@@ -39,11 +39,20 @@ public struct JoinGroupRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 6
-            self.name = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
             self.metadata = try buffer.readKafkaBytes(compact: flexible)
             if version >= 6 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -102,27 +111,42 @@ public struct JoinGroupRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 6
-        self.groupId = try buffer.readKafkaString(compact: flexible)
+        try buffer.readKafkaString(into: &self.groupId, compact: flexible)
         self.sessionTimeoutMs = try buffer.readKafkaInt32()
         if version >= 1 {
             self.rebalanceTimeoutMs = try buffer.readKafkaInt32()
+        } else {
+            self.rebalanceTimeoutMs = -1
         }
-        self.memberId = try buffer.readKafkaString(compact: flexible)
+        try buffer.readKafkaString(into: &self.memberId, compact: flexible)
         if version >= 5 {
-            self.groupInstanceId = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.groupInstanceId, compact: flexible)
+        } else {
+            self.groupInstanceId = nil
         }
-        self.protocolType = try buffer.readKafkaString(compact: flexible)
-        self.protocols = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try JoinGroupRequestProtocol(from: &$0, version: version) }
+        try buffer.readKafkaString(into: &self.protocolType, compact: flexible)
+        try buffer.readKafkaArray(into: &self.protocols, compact: flexible, minimumElementSize: 1, blank: { JoinGroupRequestProtocol() }) { try $0.decode(from: &$1, version: version) }
         if version >= 8 {
-            self.reason = try buffer.readKafkaNullableString(compact: true)
+            try buffer.readKafkaNullableString(into: &self.reason, compact: true)
+        } else {
+            self.reason = nil
         }
         if version >= 6 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -186,14 +210,25 @@ public struct JoinGroupResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 6
-            self.memberId = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.memberId, compact: flexible)
             if version >= 5 {
-                self.groupInstanceId = try buffer.readKafkaNullableString(compact: flexible)
+                try buffer.readKafkaNullableString(into: &self.groupInstanceId, compact: flexible)
+            } else {
+                self.groupInstanceId = nil
             }
             self.metadata = try buffer.readKafkaBytes(compact: flexible)
             if version >= 6 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -259,32 +294,47 @@ public struct JoinGroupResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 6
         if version >= 2 {
             self.throttleTimeMs = try buffer.readKafkaInt32()
+        } else {
+            self.throttleTimeMs = 0
         }
         self.errorCode = try buffer.readKafkaInt16()
         self.generationId = try buffer.readKafkaInt32()
         if version >= 7 {
-            self.protocolType = try buffer.readKafkaNullableString(compact: true)
+            try buffer.readKafkaNullableString(into: &self.protocolType, compact: true)
+        } else {
+            self.protocolType = nil
         }
         if version >= 7 {
             self.protocolName = try buffer.readKafkaNullableString(compact: flexible)
         } else {
             self.protocolName = try buffer.readKafkaString(compact: flexible)
         }
-        self.leader = try buffer.readKafkaString(compact: flexible)
+        try buffer.readKafkaString(into: &self.leader, compact: flexible)
         if version >= 9 {
             self.skipAssignment = try buffer.readKafkaBool()
+        } else {
+            self.skipAssignment = false
         }
-        self.memberId = try buffer.readKafkaString(compact: flexible)
-        self.members = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try JoinGroupResponseMember(from: &$0, version: version) }
+        try buffer.readKafkaString(into: &self.memberId, compact: flexible)
+        try buffer.readKafkaArray(into: &self.members, compact: flexible, minimumElementSize: 1, blank: { JoinGroupResponseMember() }) { try $0.decode(from: &$1, version: version) }
         if version >= 6 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

@@ -43,14 +43,25 @@ public struct LeaveGroupRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 4
-            self.memberId = try buffer.readKafkaString(compact: flexible)
-            self.groupInstanceId = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaString(into: &self.memberId, compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.groupInstanceId, compact: flexible)
             if version >= 5 {
-                self.reason = try buffer.readKafkaNullableString(compact: true)
+                try buffer.readKafkaNullableString(into: &self.reason, compact: true)
+            } else {
+                self.reason = nil
             }
             if version >= 4 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -92,20 +103,33 @@ public struct LeaveGroupRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 4
-        self.groupId = try buffer.readKafkaString(compact: flexible)
+        try buffer.readKafkaString(into: &self.groupId, compact: flexible)
         if version <= 2 {
-            self.memberId = try buffer.readKafkaString(compact: false)
+            try buffer.readKafkaString(into: &self.memberId, compact: false)
+        } else {
+            self.memberId = ""
         }
         if version >= 3 {
-            self.members = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try MemberIdentity(from: &$0, version: version) }
+            try buffer.readKafkaArray(into: &self.members, compact: flexible, minimumElementSize: 1, blank: { MemberIdentity() }) { try $0.decode(from: &$1, version: version) }
+        } else {
+            self.members = []
         }
         if version >= 4 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -162,12 +186,21 @@ public struct LeaveGroupResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 4
-            self.memberId = try buffer.readKafkaString(compact: flexible)
-            self.groupInstanceId = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaString(into: &self.memberId, compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.groupInstanceId, compact: flexible)
             self.errorCode = try buffer.readKafkaInt16()
             if version >= 4 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -207,20 +240,33 @@ public struct LeaveGroupResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 4
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInt32()
+        } else {
+            self.throttleTimeMs = 0
         }
         self.errorCode = try buffer.readKafkaInt16()
         if version >= 3 {
-            self.members = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try MemberResponse(from: &$0, version: version) }
+            try buffer.readKafkaArray(into: &self.members, compact: flexible, minimumElementSize: 1, blank: { MemberResponse() }) { try $0.decode(from: &$1, version: version) }
+        } else {
+            self.members = []
         }
         if version >= 4 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

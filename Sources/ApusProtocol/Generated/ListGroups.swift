@@ -36,18 +36,31 @@ public struct ListGroupsRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         if version >= 4 {
-            self.statesFilter = try buffer.readKafkaArray(compact: true, minimumElementSize: 1) { try $0.readKafkaString(compact: true) }
+            try buffer.readKafkaArray(into: &self.statesFilter, compact: true, minimumElementSize: 1, blank: { "" }) { try $1.readKafkaString(into: &$0, compact: true) }
+        } else {
+            self.statesFilter = []
         }
         if version >= 5 {
-            self.typesFilter = try buffer.readKafkaArray(compact: true, minimumElementSize: 1) { try $0.readKafkaString(compact: true) }
+            try buffer.readKafkaArray(into: &self.typesFilter, compact: true, minimumElementSize: 1, blank: { "" }) { try $1.readKafkaString(into: &$0, compact: true) }
+        } else {
+            self.typesFilter = []
         }
         if version >= 3 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -106,17 +119,30 @@ public struct ListGroupsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 3
-            self.groupId = try buffer.readKafkaString(compact: flexible)
-            self.protocolType = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.groupId, compact: flexible)
+            try buffer.readKafkaString(into: &self.protocolType, compact: flexible)
             if version >= 4 {
-                self.groupState = try buffer.readKafkaString(compact: true)
+                try buffer.readKafkaString(into: &self.groupState, compact: true)
+            } else {
+                self.groupState = ""
             }
             if version >= 5 {
-                self.groupType = try buffer.readKafkaString(compact: true)
+                try buffer.readKafkaString(into: &self.groupType, compact: true)
+            } else {
+                self.groupType = ""
             }
             if version >= 3 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -161,18 +187,29 @@ public struct ListGroupsResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 3
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInt32()
+        } else {
+            self.throttleTimeMs = 0
         }
         self.errorCode = try buffer.readKafkaInt16()
-        self.groups = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try ListedGroup(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.groups, compact: flexible, minimumElementSize: 1, blank: { ListedGroup() }) { try $0.decode(from: &$1, version: version) }
         if version >= 3 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

@@ -39,11 +39,20 @@ public struct ListOffsetsRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 6
-            self.name = try buffer.readKafkaString(compact: flexible)
-            self.partitions = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try ListOffsetsPartition(from: &$0, version: version) }
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
+            try buffer.readKafkaArray(into: &self.partitions, compact: flexible, minimumElementSize: 1, blank: { ListOffsetsPartition() }) { try $0.decode(from: &$1, version: version) }
             if version >= 6 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -89,16 +98,29 @@ public struct ListOffsetsRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.partitionIndex = try buffer.readKafkaInt32()
             if version >= 4 {
                 self.currentLeaderEpoch = try buffer.readKafkaInt32()
+            } else {
+                self.currentLeaderEpoch = -1
             }
             self.timestamp = try buffer.readKafkaInt64()
             if version == 0 {
                 self.maxNumOffsets = try buffer.readKafkaInt32()
+            } else {
+                self.maxNumOffsets = 1
             }
             if version >= 6 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -146,21 +168,34 @@ public struct ListOffsetsRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 6
         self.replicaId = try buffer.readKafkaInt32()
         if version >= 2 {
             self.isolationLevel = try buffer.readKafkaInt8()
+        } else {
+            self.isolationLevel = 0
         }
-        self.topics = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try ListOffsetsTopic(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.topics, compact: flexible, minimumElementSize: 1, blank: { ListOffsetsTopic() }) { try $0.decode(from: &$1, version: version) }
         if version >= 10 {
             self.timeoutMs = try buffer.readKafkaInt32()
+        } else {
+            self.timeoutMs = 0
         }
         if version >= 6 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -214,11 +249,20 @@ public struct ListOffsetsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 6
-            self.name = try buffer.readKafkaString(compact: flexible)
-            self.partitions = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try ListOffsetsPartitionResponse(from: &$0, version: version) }
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
+            try buffer.readKafkaArray(into: &self.partitions, compact: flexible, minimumElementSize: 1, blank: { ListOffsetsPartitionResponse() }) { try $0.decode(from: &$1, version: version) }
             if version >= 6 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -272,20 +316,39 @@ public struct ListOffsetsResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.partitionIndex = try buffer.readKafkaInt32()
             self.errorCode = try buffer.readKafkaInt16()
             if version == 0 {
                 self.oldStyleOffsets = try buffer.readKafkaArray(compact: false, minimumElementSize: 8) { try $0.readKafkaInt64() }
+            } else {
+                self.oldStyleOffsets = []
             }
             if version >= 1 {
                 self.timestamp = try buffer.readKafkaInt64()
+            } else {
+                self.timestamp = -1
+            }
+            if version >= 1 {
                 self.offset = try buffer.readKafkaInt64()
+            } else {
+                self.offset = -1
             }
             if version >= 4 {
                 self.leaderEpoch = try buffer.readKafkaInt32()
+            } else {
+                self.leaderEpoch = -1
             }
             if version >= 6 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -329,17 +392,28 @@ public struct ListOffsetsResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 6
         if version >= 2 {
             self.throttleTimeMs = try buffer.readKafkaInt32()
+        } else {
+            self.throttleTimeMs = 0
         }
-        self.topics = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try ListOffsetsTopicResponse(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.topics, compact: flexible, minimumElementSize: 1, blank: { ListOffsetsTopicResponse() }) { try $0.decode(from: &$1, version: version) }
         if version >= 6 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

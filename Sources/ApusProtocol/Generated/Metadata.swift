@@ -39,9 +39,20 @@ public struct MetadataRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 9
             if version >= 10 {
                 self.topicId = try buffer.readKafkaUUID()
+            } else {
+                self.topicId = .zero
             }
             if version >= 10 {
                 self.name = try buffer.readKafkaNullableString(compact: flexible)
@@ -49,7 +60,7 @@ public struct MetadataRequest: RequestMessage {
                 self.name = try buffer.readKafkaString(compact: flexible)
             }
             if version >= 9 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -98,10 +109,19 @@ public struct MetadataRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 9
         if version >= 1 {
             self.topics = try buffer.readKafkaNullableArray(compact: flexible, minimumElementSize: 1) { try MetadataRequestTopic(from: &$0, version: version) }
@@ -110,15 +130,21 @@ public struct MetadataRequest: RequestMessage {
         }
         if version >= 4 {
             self.allowAutoTopicCreation = try buffer.readKafkaBool()
+        } else {
+            self.allowAutoTopicCreation = true
         }
         if version >= 8 && version <= 10 {
             self.includeClusterAuthorizedOperations = try buffer.readKafkaBool()
+        } else {
+            self.includeClusterAuthorizedOperations = false
         }
         if version >= 8 {
             self.includeTopicAuthorizedOperations = try buffer.readKafkaBool()
+        } else {
+            self.includeTopicAuthorizedOperations = false
         }
         if version >= 9 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -186,15 +212,26 @@ public struct MetadataResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 9
             self.nodeId = try buffer.readKafkaInt32()
-            self.host = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.host, compact: flexible)
             self.port = try buffer.readKafkaInt32()
             if version >= 1 {
-                self.rack = try buffer.readKafkaNullableString(compact: flexible)
+                try buffer.readKafkaNullableString(into: &self.rack, compact: flexible)
+            } else {
+                self.rack = nil
             }
             if version >= 9 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -252,6 +289,15 @@ public struct MetadataResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 9
             self.errorCode = try buffer.readKafkaInt16()
             if version >= 12 {
@@ -261,16 +307,22 @@ public struct MetadataResponse: ResponseMessage {
             }
             if version >= 10 {
                 self.topicId = try buffer.readKafkaUUID()
+            } else {
+                self.topicId = .zero
             }
             if version >= 1 {
                 self.isInternal = try buffer.readKafkaBool()
+            } else {
+                self.isInternal = false
             }
-            self.partitions = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try MetadataResponsePartition(from: &$0, version: version) }
+            try buffer.readKafkaArray(into: &self.partitions, compact: flexible, minimumElementSize: 1, blank: { MetadataResponsePartition() }) { try $0.decode(from: &$1, version: version) }
             if version >= 8 {
                 self.topicAuthorizedOperations = try buffer.readKafkaInt32()
+            } else {
+                self.topicAuthorizedOperations = -2147483648
             }
             if version >= 9 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -342,20 +394,33 @@ public struct MetadataResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 9
             self.errorCode = try buffer.readKafkaInt16()
             self.partitionIndex = try buffer.readKafkaInt32()
             self.leaderId = try buffer.readKafkaInt32()
             if version >= 7 {
                 self.leaderEpoch = try buffer.readKafkaInt32()
+            } else {
+                self.leaderEpoch = -1
             }
             self.replicaNodes = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 4) { try $0.readKafkaInt32() }
             self.isrNodes = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 4) { try $0.readKafkaInt32() }
             if version >= 5 {
                 self.offlineReplicas = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 4) { try $0.readKafkaInt32() }
+            } else {
+                self.offlineReplicas = []
             }
             if version >= 9 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -415,27 +480,44 @@ public struct MetadataResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 9
         if version >= 3 {
             self.throttleTimeMs = try buffer.readKafkaInt32()
+        } else {
+            self.throttleTimeMs = 0
         }
-        self.brokers = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try MetadataResponseBroker(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.brokers, compact: flexible, minimumElementSize: 1, blank: { MetadataResponseBroker() }) { try $0.decode(from: &$1, version: version) }
         if version >= 2 {
-            self.clusterId = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.clusterId, compact: flexible)
+        } else {
+            self.clusterId = nil
         }
         if version >= 1 {
             self.controllerId = try buffer.readKafkaInt32()
+        } else {
+            self.controllerId = -1
         }
-        self.topics = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try MetadataResponseTopic(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.topics, compact: flexible, minimumElementSize: 1, blank: { MetadataResponseTopic() }) { try $0.decode(from: &$1, version: version) }
         if version >= 8 && version <= 10 {
             self.clusterAuthorizedOperations = try buffer.readKafkaInt32()
+        } else {
+            self.clusterAuthorizedOperations = -2147483648
         }
         if version >= 9 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

@@ -39,11 +39,20 @@ public struct OffsetCommitRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 8
-            self.name = try buffer.readKafkaString(compact: flexible)
-            self.partitions = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try OffsetCommitRequestPartition(from: &$0, version: version) }
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
+            try buffer.readKafkaArray(into: &self.partitions, compact: flexible, minimumElementSize: 1, blank: { OffsetCommitRequestPartition() }) { try $0.decode(from: &$1, version: version) }
             if version >= 8 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -93,18 +102,31 @@ public struct OffsetCommitRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 8
             self.partitionIndex = try buffer.readKafkaInt32()
             self.committedOffset = try buffer.readKafkaInt64()
             if version >= 6 {
                 self.committedLeaderEpoch = try buffer.readKafkaInt32()
+            } else {
+                self.committedLeaderEpoch = -1
             }
             if version == 1 {
                 self.commitTimestamp = try buffer.readKafkaInt64()
+            } else {
+                self.commitTimestamp = -1
             }
-            self.committedMetadata = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.committedMetadata, compact: flexible)
             if version >= 8 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -162,25 +184,44 @@ public struct OffsetCommitRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 8
-        self.groupId = try buffer.readKafkaString(compact: flexible)
+        try buffer.readKafkaString(into: &self.groupId, compact: flexible)
         if version >= 1 {
             self.generationIdOrMemberEpoch = try buffer.readKafkaInt32()
-            self.memberId = try buffer.readKafkaString(compact: flexible)
+        } else {
+            self.generationIdOrMemberEpoch = -1
+        }
+        if version >= 1 {
+            try buffer.readKafkaString(into: &self.memberId, compact: flexible)
+        } else {
+            self.memberId = ""
         }
         if version >= 7 {
-            self.groupInstanceId = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.groupInstanceId, compact: flexible)
+        } else {
+            self.groupInstanceId = nil
         }
         if version >= 2 && version <= 4 {
             self.retentionTimeMs = try buffer.readKafkaInt64()
+        } else {
+            self.retentionTimeMs = -1
         }
-        self.topics = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try OffsetCommitRequestTopic(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.topics, compact: flexible, minimumElementSize: 1, blank: { OffsetCommitRequestTopic() }) { try $0.decode(from: &$1, version: version) }
         if version >= 8 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -238,11 +279,20 @@ public struct OffsetCommitResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 8
-            self.name = try buffer.readKafkaString(compact: flexible)
-            self.partitions = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try OffsetCommitResponsePartition(from: &$0, version: version) }
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
+            try buffer.readKafkaArray(into: &self.partitions, compact: flexible, minimumElementSize: 1, blank: { OffsetCommitResponsePartition() }) { try $0.decode(from: &$1, version: version) }
             if version >= 8 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -280,10 +330,19 @@ public struct OffsetCommitResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.partitionIndex = try buffer.readKafkaInt32()
             self.errorCode = try buffer.readKafkaInt16()
             if version >= 8 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -317,17 +376,28 @@ public struct OffsetCommitResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 8
         if version >= 3 {
             self.throttleTimeMs = try buffer.readKafkaInt32()
+        } else {
+            self.throttleTimeMs = 0
         }
-        self.topics = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try OffsetCommitResponseTopic(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.topics, compact: flexible, minimumElementSize: 1, blank: { OffsetCommitResponseTopic() }) { try $0.decode(from: &$1, version: version) }
         if version >= 8 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

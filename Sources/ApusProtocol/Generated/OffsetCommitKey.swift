@@ -31,12 +31,20 @@ public struct OffsetCommitKey: ProtocolMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
-        self.group = try buffer.readKafkaString(compact: false)
-        self.topic = try buffer.readKafkaString(compact: false)
+        try buffer.readKafkaString(into: &self.group, compact: false)
+        try buffer.readKafkaString(into: &self.topic, compact: false)
         self.partition = try buffer.readKafkaInt32()
     }
 

@@ -43,22 +43,35 @@ public struct OffsetCommitValue: ProtocolMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 4
         self.offset = try buffer.readKafkaInt64()
         if version >= 3 {
             self.leaderEpoch = try buffer.readKafkaInt32()
+        } else {
+            self.leaderEpoch = -1
         }
-        self.metadata = try buffer.readKafkaString(compact: flexible)
+        try buffer.readKafkaString(into: &self.metadata, compact: flexible)
         self.commitTimestamp = try buffer.readKafkaInt64()
         if version == 1 {
             self.expireTimestamp = try buffer.readKafkaInt64()
+        } else {
+            self.expireTimestamp = -1
         }
         if version >= 4 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

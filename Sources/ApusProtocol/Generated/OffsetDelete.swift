@@ -35,8 +35,16 @@ public struct OffsetDeleteRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
-            self.name = try buffer.readKafkaString(compact: false)
-            self.partitions = try buffer.readKafkaArray(compact: false, minimumElementSize: 1) { try OffsetDeleteRequestPartition(from: &$0, version: version) }
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            try buffer.readKafkaString(into: &self.name, compact: false)
+            try buffer.readKafkaArray(into: &self.partitions, compact: false, minimumElementSize: 1, blank: { OffsetDeleteRequestPartition() }) { try $0.decode(from: &$1, version: version) }
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -61,6 +69,14 @@ public struct OffsetDeleteRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32()
         }
 
@@ -86,12 +102,20 @@ public struct OffsetDeleteRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
-        self.groupId = try buffer.readKafkaString(compact: false)
-        self.topics = try buffer.readKafkaArray(compact: false, minimumElementSize: 1) { try OffsetDeleteRequestTopic(from: &$0, version: version) }
+        try buffer.readKafkaString(into: &self.groupId, compact: false)
+        try buffer.readKafkaArray(into: &self.topics, compact: false, minimumElementSize: 1, blank: { OffsetDeleteRequestTopic() }) { try $0.decode(from: &$1, version: version) }
     }
 
     /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -130,8 +154,16 @@ public struct OffsetDeleteResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
-            self.name = try buffer.readKafkaString(compact: false)
-            self.partitions = try buffer.readKafkaArray(compact: false, minimumElementSize: 1) { try OffsetDeleteResponsePartition(from: &$0, version: version) }
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            try buffer.readKafkaString(into: &self.name, compact: false)
+            try buffer.readKafkaArray(into: &self.partitions, compact: false, minimumElementSize: 1, blank: { OffsetDeleteResponsePartition() }) { try $0.decode(from: &$1, version: version) }
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -160,6 +192,14 @@ public struct OffsetDeleteResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32()
             self.errorCode = try buffer.readKafkaInt16()
         }
@@ -191,13 +231,21 @@ public struct OffsetDeleteResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
         self.errorCode = try buffer.readKafkaInt16()
         self.throttleTimeMs = try buffer.readKafkaInt32()
-        self.topics = try buffer.readKafkaArray(compact: false, minimumElementSize: 1) { try OffsetDeleteResponseTopic(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.topics, compact: false, minimumElementSize: 1, blank: { OffsetDeleteResponseTopic() }) { try $0.decode(from: &$1, version: version) }
     }
 
     /// Encodes this value in the given version. Fields the version lacks are left out.

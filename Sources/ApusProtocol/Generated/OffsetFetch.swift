@@ -39,11 +39,20 @@ public struct OffsetFetchRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 6
-            self.name = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
             self.partitionIndexes = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 4) { try $0.readKafkaInt32() }
             if version >= 6 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -89,13 +98,28 @@ public struct OffsetFetchRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
-            self.groupId = try buffer.readKafkaString(compact: true)
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
+            try buffer.readKafkaString(into: &self.groupId, compact: true)
             if version >= 9 {
-                self.memberId = try buffer.readKafkaNullableString(compact: true)
-                self.memberEpoch = try buffer.readKafkaInt32()
+                try buffer.readKafkaNullableString(into: &self.memberId, compact: true)
+            } else {
+                self.memberId = nil
             }
-            self.topics = try buffer.readKafkaNullableArray(compact: true, minimumElementSize: 1) { try OffsetFetchRequestTopics(from: &$0, version: version) }
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            if version >= 9 {
+                self.memberEpoch = try buffer.readKafkaInt32()
+            } else {
+                self.memberEpoch = -1
+            }
+            try buffer.readKafkaNullableArray(into: &self.topics, compact: true, minimumElementSize: 1, blank: { OffsetFetchRequestTopics() }) { try $0.decode(from: &$1, version: version) }
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -133,9 +157,18 @@ public struct OffsetFetchRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
-            self.name = try buffer.readKafkaString(compact: true)
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
+            try buffer.readKafkaString(into: &self.name, compact: true)
             self.partitionIndexes = try buffer.readKafkaArray(compact: true, minimumElementSize: 4) { try $0.readKafkaInt32() }
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -174,27 +207,46 @@ public struct OffsetFetchRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 6
         if version <= 7 {
-            self.groupId = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.groupId, compact: flexible)
+        } else {
+            self.groupId = ""
+        }
+        if version <= 7 {
             if version >= 2 {
                 self.topics = try buffer.readKafkaNullableArray(compact: flexible, minimumElementSize: 1) { try OffsetFetchRequestTopic(from: &$0, version: version) }
             } else {
                 self.topics = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try OffsetFetchRequestTopic(from: &$0, version: version) }
             }
+        } else {
+            self.topics = []
         }
         if version >= 8 {
-            self.groups = try buffer.readKafkaArray(compact: true, minimumElementSize: 1) { try OffsetFetchRequestGroup(from: &$0, version: version) }
+            try buffer.readKafkaArray(into: &self.groups, compact: true, minimumElementSize: 1, blank: { OffsetFetchRequestGroup() }) { try $0.decode(from: &$1, version: version) }
+        } else {
+            self.groups = []
         }
         if version >= 7 {
             self.requireStable = try buffer.readKafkaBool()
+        } else {
+            self.requireStable = false
         }
         if version >= 6 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -254,11 +306,20 @@ public struct OffsetFetchResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 6
-            self.name = try buffer.readKafkaString(compact: flexible)
-            self.partitions = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try OffsetFetchResponsePartition(from: &$0, version: version) }
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
+            try buffer.readKafkaArray(into: &self.partitions, compact: flexible, minimumElementSize: 1, blank: { OffsetFetchResponsePartition() }) { try $0.decode(from: &$1, version: version) }
             if version >= 6 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -308,16 +369,27 @@ public struct OffsetFetchResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 6
             self.partitionIndex = try buffer.readKafkaInt32()
             self.committedOffset = try buffer.readKafkaInt64()
             if version >= 5 {
                 self.committedLeaderEpoch = try buffer.readKafkaInt32()
+            } else {
+                self.committedLeaderEpoch = -1
             }
-            self.metadata = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.metadata, compact: flexible)
             self.errorCode = try buffer.readKafkaInt16()
             if version >= 6 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -364,10 +436,19 @@ public struct OffsetFetchResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
-            self.groupId = try buffer.readKafkaString(compact: true)
-            self.topics = try buffer.readKafkaArray(compact: true, minimumElementSize: 1) { try OffsetFetchResponseTopics(from: &$0, version: version) }
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
+            try buffer.readKafkaString(into: &self.groupId, compact: true)
+            try buffer.readKafkaArray(into: &self.topics, compact: true, minimumElementSize: 1, blank: { OffsetFetchResponseTopics() }) { try $0.decode(from: &$1, version: version) }
             self.errorCode = try buffer.readKafkaInt16()
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -402,9 +483,18 @@ public struct OffsetFetchResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
-            self.name = try buffer.readKafkaString(compact: true)
-            self.partitions = try buffer.readKafkaArray(compact: true, minimumElementSize: 1) { try OffsetFetchResponsePartitions(from: &$0, version: version) }
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
+            try buffer.readKafkaString(into: &self.name, compact: true)
+            try buffer.readKafkaArray(into: &self.partitions, compact: true, minimumElementSize: 1, blank: { OffsetFetchResponsePartitions() }) { try $0.decode(from: &$1, version: version) }
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -450,12 +540,21 @@ public struct OffsetFetchResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.partitionIndex = try buffer.readKafkaInt32()
             self.committedOffset = try buffer.readKafkaInt64()
             self.committedLeaderEpoch = try buffer.readKafkaInt32()
-            self.metadata = try buffer.readKafkaNullableString(compact: true)
+            try buffer.readKafkaNullableString(into: &self.metadata, compact: true)
             self.errorCode = try buffer.readKafkaInt16()
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -497,25 +596,42 @@ public struct OffsetFetchResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 6
         if version >= 3 {
             self.throttleTimeMs = try buffer.readKafkaInt32()
+        } else {
+            self.throttleTimeMs = 0
         }
         if version <= 7 {
-            self.topics = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try OffsetFetchResponseTopic(from: &$0, version: version) }
+            try buffer.readKafkaArray(into: &self.topics, compact: flexible, minimumElementSize: 1, blank: { OffsetFetchResponseTopic() }) { try $0.decode(from: &$1, version: version) }
+        } else {
+            self.topics = []
         }
         if version >= 2 && version <= 7 {
             self.errorCode = try buffer.readKafkaInt16()
+        } else {
+            self.errorCode = 0
         }
         if version >= 8 {
-            self.groups = try buffer.readKafkaArray(compact: true, minimumElementSize: 1) { try OffsetFetchResponseGroup(from: &$0, version: version) }
+            try buffer.readKafkaArray(into: &self.groups, compact: true, minimumElementSize: 1, blank: { OffsetFetchResponseGroup() }) { try $0.decode(from: &$1, version: version) }
+        } else {
+            self.groups = []
         }
         if version >= 6 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

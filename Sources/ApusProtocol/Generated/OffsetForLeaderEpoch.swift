@@ -39,11 +39,20 @@ public struct OffsetForLeaderEpochRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 4
-            self.topic = try buffer.readKafkaString(compact: flexible)
-            self.partitions = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try OffsetForLeaderPartition(from: &$0, version: version) }
+            try buffer.readKafkaString(into: &self.topic, compact: flexible)
+            try buffer.readKafkaArray(into: &self.partitions, compact: flexible, minimumElementSize: 1, blank: { OffsetForLeaderPartition() }) { try $0.decode(from: &$1, version: version) }
             if version >= 4 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -85,13 +94,24 @@ public struct OffsetForLeaderEpochRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.partition = try buffer.readKafkaInt32()
             if version >= 2 {
                 self.currentLeaderEpoch = try buffer.readKafkaInt32()
+            } else {
+                self.currentLeaderEpoch = -1
             }
             self.leaderEpoch = try buffer.readKafkaInt32()
             if version >= 4 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -128,17 +148,28 @@ public struct OffsetForLeaderEpochRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 4
         if version >= 3 {
             self.replicaId = try buffer.readKafkaInt32()
+        } else {
+            self.replicaId = -2
         }
-        self.topics = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try OffsetForLeaderTopic(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.topics, compact: flexible, minimumElementSize: 1, blank: { OffsetForLeaderTopic() }) { try $0.decode(from: &$1, version: version) }
         if version >= 4 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -188,11 +219,20 @@ public struct OffsetForLeaderEpochResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 4
-            self.topic = try buffer.readKafkaString(compact: flexible)
-            self.partitions = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try EpochEndOffset(from: &$0, version: version) }
+            try buffer.readKafkaString(into: &self.topic, compact: flexible)
+            try buffer.readKafkaArray(into: &self.partitions, compact: flexible, minimumElementSize: 1, blank: { EpochEndOffset() }) { try $0.decode(from: &$1, version: version) }
             if version >= 4 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -238,14 +278,25 @@ public struct OffsetForLeaderEpochResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.errorCode = try buffer.readKafkaInt16()
             self.partition = try buffer.readKafkaInt32()
             if version >= 1 {
                 self.leaderEpoch = try buffer.readKafkaInt32()
+            } else {
+                self.leaderEpoch = -1
             }
             self.endOffset = try buffer.readKafkaInt64()
             if version >= 4 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -283,17 +334,28 @@ public struct OffsetForLeaderEpochResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 4
         if version >= 2 {
             self.throttleTimeMs = try buffer.readKafkaInt32()
+        } else {
+            self.throttleTimeMs = 0
         }
-        self.topics = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try OffsetForLeaderTopicResult(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.topics, compact: flexible, minimumElementSize: 1, blank: { OffsetForLeaderTopicResult() }) { try $0.decode(from: &$1, version: version) }
         if version >= 4 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

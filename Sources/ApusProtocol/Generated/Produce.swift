@@ -39,11 +39,20 @@ public struct ProduceRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 9
-            self.name = try buffer.readKafkaString(compact: flexible)
-            self.partitionData = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try PartitionProduceData(from: &$0, version: version) }
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
+            try buffer.readKafkaArray(into: &self.partitionData, compact: flexible, minimumElementSize: 1, blank: { PartitionProduceData() }) { try $0.decode(from: &$1, version: version) }
             if version >= 9 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -81,11 +90,20 @@ public struct ProduceRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 9
             self.index = try buffer.readKafkaInt32()
             self.records = try buffer.readKafkaRecords(compact: flexible)
             if version >= 9 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -128,19 +146,30 @@ public struct ProduceRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 9
         if version >= 3 {
-            self.transactionalId = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.transactionalId, compact: flexible)
+        } else {
+            self.transactionalId = nil
         }
         self.acks = try buffer.readKafkaInt16()
         self.timeoutMs = try buffer.readKafkaInt32()
-        self.topicData = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try TopicProduceData(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.topicData, compact: flexible, minimumElementSize: 1, blank: { TopicProduceData() }) { try $0.decode(from: &$1, version: version) }
         if version >= 9 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -192,11 +221,20 @@ public struct ProduceResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 9
-            self.name = try buffer.readKafkaString(compact: flexible)
-            self.partitionResponses = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try PartitionProduceResponse(from: &$0, version: version) }
+            try buffer.readKafkaString(into: &self.name, compact: flexible)
+            try buffer.readKafkaArray(into: &self.partitionResponses, compact: flexible, minimumElementSize: 1, blank: { PartitionProduceResponse() }) { try $0.decode(from: &$1, version: version) }
             if version >= 9 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -258,19 +296,39 @@ public struct ProduceResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.currentLeader = LeaderIdAndEpoch()
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 9
             self.index = try buffer.readKafkaInt32()
             self.errorCode = try buffer.readKafkaInt16()
             self.baseOffset = try buffer.readKafkaInt64()
             if version >= 2 {
                 self.logAppendTimeMs = try buffer.readKafkaInt64()
+            } else {
+                self.logAppendTimeMs = -1
             }
             if version >= 5 {
                 self.logStartOffset = try buffer.readKafkaInt64()
+            } else {
+                self.logStartOffset = -1
             }
             if version >= 8 {
-                self.recordErrors = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try BatchIndexAndErrorMessage(from: &$0, version: version) }
-                self.errorMessage = try buffer.readKafkaNullableString(compact: flexible)
+                try buffer.readKafkaArray(into: &self.recordErrors, compact: flexible, minimumElementSize: 1, blank: { BatchIndexAndErrorMessage() }) { try $0.decode(from: &$1, version: version) }
+            } else {
+                self.recordErrors = []
+            }
+            if version >= 8 {
+                try buffer.readKafkaNullableString(into: &self.errorMessage, compact: flexible)
+            } else {
+                self.errorMessage = nil
             }
             if version >= 9 {
                 let taggedFieldCount = try buffer.readKafkaTaggedFieldCount()
@@ -336,11 +394,20 @@ public struct ProduceResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 9
             self.batchIndex = try buffer.readKafkaInt32()
-            self.batchIndexErrorMessage = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.batchIndexErrorMessage, compact: flexible)
             if version >= 9 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -378,9 +445,18 @@ public struct ProduceResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.leaderId = try buffer.readKafkaInt32()
             self.leaderEpoch = try buffer.readKafkaInt32()
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -422,11 +498,20 @@ public struct ProduceResponse: ResponseMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             self.nodeId = try buffer.readKafkaInt32()
-            self.host = try buffer.readKafkaString(compact: true)
+            try buffer.readKafkaString(into: &self.host, compact: true)
             self.port = try buffer.readKafkaInt32()
-            self.rack = try buffer.readKafkaNullableString(compact: true)
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaNullableString(into: &self.rack, compact: true)
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
 
         /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -463,14 +548,26 @@ public struct ProduceResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.nodeEndpoints = []
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 9
-        self.responses = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try TopicProduceResponse(from: &$0, version: version) }
+        try buffer.readKafkaArray(into: &self.responses, compact: flexible, minimumElementSize: 1, blank: { TopicProduceResponse() }) { try $0.decode(from: &$1, version: version) }
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInt32()
+        } else {
+            self.throttleTimeMs = 0
         }
         if version >= 9 {
             let taggedFieldCount = try buffer.readKafkaTaggedFieldCount()

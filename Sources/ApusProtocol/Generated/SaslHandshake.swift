@@ -28,11 +28,19 @@ public struct SaslHandshakeRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
-        self.mechanism = try buffer.readKafkaString(compact: false)
+        try buffer.readKafkaString(into: &self.mechanism, compact: false)
     }
 
     /// Encodes this value in the given version. Fields the version lacks are left out.
@@ -67,12 +75,20 @@ public struct SaslHandshakeResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
         self.errorCode = try buffer.readKafkaInt16()
-        self.mechanisms = try buffer.readKafkaArray(compact: false, minimumElementSize: 1) { try $0.readKafkaString(compact: false) }
+        try buffer.readKafkaArray(into: &self.mechanisms, compact: false, minimumElementSize: 1, blank: { "" }) { try $1.readKafkaString(into: &$0, compact: false) }
     }
 
     /// Encodes this value in the given version. Fields the version lacks are left out.

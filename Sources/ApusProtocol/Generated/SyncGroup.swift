@@ -39,11 +39,20 @@ public struct SyncGroupRequest: RequestMessage {
         /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.init()
+            try decode(from: &buffer, version: version)
+        }
+
+        /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+        /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+        /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+        /// on malformed input, leaving the value partly decoded.
+        public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
+            self.unknownTaggedFields.removeAll(keepingCapacity: true)
             let flexible = version >= 4
-            self.memberId = try buffer.readKafkaString(compact: flexible)
+            try buffer.readKafkaString(into: &self.memberId, compact: flexible)
             self.assignment = try buffer.readKafkaBytes(compact: flexible)
             if version >= 4 {
-                self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+                try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
             }
         }
 
@@ -98,24 +107,41 @@ public struct SyncGroupRequest: RequestMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 4
-        self.groupId = try buffer.readKafkaString(compact: flexible)
+        try buffer.readKafkaString(into: &self.groupId, compact: flexible)
         self.generationId = try buffer.readKafkaInt32()
-        self.memberId = try buffer.readKafkaString(compact: flexible)
+        try buffer.readKafkaString(into: &self.memberId, compact: flexible)
         if version >= 3 {
-            self.groupInstanceId = try buffer.readKafkaNullableString(compact: flexible)
+            try buffer.readKafkaNullableString(into: &self.groupInstanceId, compact: flexible)
+        } else {
+            self.groupInstanceId = nil
         }
         if version >= 5 {
-            self.protocolType = try buffer.readKafkaNullableString(compact: true)
-            self.protocolName = try buffer.readKafkaNullableString(compact: true)
+            try buffer.readKafkaNullableString(into: &self.protocolType, compact: true)
+        } else {
+            self.protocolType = nil
         }
-        self.assignments = try buffer.readKafkaArray(compact: flexible, minimumElementSize: 1) { try SyncGroupRequestAssignment(from: &$0, version: version) }
+        if version >= 5 {
+            try buffer.readKafkaNullableString(into: &self.protocolName, compact: true)
+        } else {
+            self.protocolName = nil
+        }
+        try buffer.readKafkaArray(into: &self.assignments, compact: flexible, minimumElementSize: 1, blank: { SyncGroupRequestAssignment() }) { try $0.decode(from: &$1, version: version) }
         if version >= 4 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 
@@ -181,22 +207,39 @@ public struct SyncGroupResponse: ResponseMessage {
 
     /// Decodes a value of the given version; throws ProtocolDecodingError on malformed input.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
+        self.init()
+        try decode(from: &buffer, version: version)
+    }
+
+    /// Decodes a value of the given version over this one, as if decoded anew, but keeping the
+    /// storage of its arrays (and of strings whose bytes are unchanged): a value decoded request
+    /// after request allocates nothing once it has held the largest. Throws ProtocolDecodingError
+    /// on malformed input, leaving the value partly decoded.
+    public mutating func decode(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw ProtocolDecodingError.unsupportedVersion(version)
         }
-        self.init()
+        self.unknownTaggedFields.removeAll(keepingCapacity: true)
         let flexible = version >= 4
         if version >= 1 {
             self.throttleTimeMs = try buffer.readKafkaInt32()
+        } else {
+            self.throttleTimeMs = 0
         }
         self.errorCode = try buffer.readKafkaInt16()
         if version >= 5 {
-            self.protocolType = try buffer.readKafkaNullableString(compact: true)
-            self.protocolName = try buffer.readKafkaNullableString(compact: true)
+            try buffer.readKafkaNullableString(into: &self.protocolType, compact: true)
+        } else {
+            self.protocolType = nil
+        }
+        if version >= 5 {
+            try buffer.readKafkaNullableString(into: &self.protocolName, compact: true)
+        } else {
+            self.protocolName = nil
         }
         self.assignment = try buffer.readKafkaBytes(compact: flexible)
         if version >= 4 {
-            self.unknownTaggedFields = try buffer.readKafkaUnknownTaggedFields()
+            try buffer.readKafkaUnknownTaggedFields(into: &self.unknownTaggedFields)
         }
     }
 

@@ -71,6 +71,45 @@ extension ByteBuffer {
         return string
     }
 
+    /// Reads a string that may be null into `string`, keeping its storage when the bytes on the
+    /// wire are the ones it already holds (the steady case of a value decoded again and again).
+    public mutating func readKafkaNullableString(into string: inout String?, compact: Bool) throws(ProtocolDecodingError) {
+        guard let length = try readKafkaLength(compact: compact, classicWidth: 2) else {
+            string = nil
+            return
+        }
+        guard length >= 0, length <= Self.kafkaMaximumStringLength else {
+            throw .invalidLength(length)
+        }
+        guard length <= readableBytes else {
+            throw .exceedsRemainingBytes(claimed: length, remaining: readableBytes)
+        }
+        let unchanged = string.map { held in
+            withUnsafeReadableBytes { bytes in held.utf8.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes.prefix(length))) }
+        } ?? false
+        if !unchanged {
+            let decoded = withUnsafeReadableBytes { bytes in
+                String(validating: UnsafeRawBufferPointer(rebasing: bytes.prefix(length)), as: UTF8.self)
+            }
+            guard let decoded else {
+                throw .invalidUTF8
+            }
+            string = decoded
+        }
+        moveReaderIndex(forwardBy: length)
+    }
+
+    /// Reads a non-null string into `string`, keeping its storage when the bytes are unchanged;
+    /// a null marker throws ``ProtocolDecodingError/unexpectedNull``.
+    public mutating func readKafkaString(into string: inout String, compact: Bool) throws(ProtocolDecodingError) {
+        var held: String? = string
+        try readKafkaNullableString(into: &held, compact: compact)
+        guard let held else {
+            throw .unexpectedNull
+        }
+        string = held
+    }
+
     /// Writes a string that may be null. A string longer than 32767 UTF-8 bytes, which the
     /// protocol cannot carry, is cut at the last whole character that fits.
     public mutating func writeKafkaNullableString(_ value: String?, compact: Bool) {
@@ -191,6 +230,50 @@ extension ByteBuffer {
             throw ProtocolDecodingError.unexpectedNull
         }
         return elements
+    }
+
+    /// Reads an array that may be null into `elements`, as ``readKafkaNullableArray(compact:minimumElementSize:_:)``
+    /// would, but decoding each element in place over the one already at its index (`blank()`
+    /// makes those past the end), so the array's storage, and its elements', is kept.
+    public mutating func readKafkaNullableArray<Element>(
+        into elements: inout [Element]?, compact: Bool, minimumElementSize: Int, blank: () -> Element,
+        _ readElement: (inout Element, inout ByteBuffer) throws -> Void
+    ) throws {
+        guard let count = try readKafkaArrayCount(compact: compact, minimumElementSize: minimumElementSize) else {
+            elements = nil
+            return
+        }
+        if elements == nil { elements = [] }
+        try Self.readElements(count, into: &elements!, buffer: &self, blank: blank, readElement)
+    }
+
+    /// Reads a non-null array into `elements` in place; a null marker throws
+    /// ``ProtocolDecodingError/unexpectedNull``.
+    public mutating func readKafkaArray<Element>(
+        into elements: inout [Element], compact: Bool, minimumElementSize: Int, blank: () -> Element,
+        _ readElement: (inout Element, inout ByteBuffer) throws -> Void
+    ) throws {
+        guard let count = try readKafkaArrayCount(compact: compact, minimumElementSize: minimumElementSize) else {
+            throw ProtocolDecodingError.unexpectedNull
+        }
+        try Self.readElements(count, into: &elements, buffer: &self, blank: blank, readElement)
+    }
+
+    private static func readElements<Element>(
+        _ count: Int, into elements: inout [Element], buffer: inout ByteBuffer, blank: () -> Element,
+        _ readElement: (inout Element, inout ByteBuffer) throws -> Void
+    ) throws {
+        if elements.count > count { elements.removeLast(elements.count - count) }
+        elements.reserveCapacity(count)  // checked: at most one element per remaining byte
+        for index in 0..<count {
+            if index < elements.count {
+                try readElement(&elements[index], &buffer)
+            } else {
+                var element = blank()
+                try readElement(&element, &buffer)
+                elements.append(element)
+            }
+        }
     }
 
     /// Writes an array that may be null, writing each element with `writeElement`.

@@ -54,6 +54,17 @@ extension ByteBuffer {
         return fields
     }
 
+    /// Reads a tagged-field section into `fields`, replacing what they held but keeping their
+    /// storage.
+    public mutating func readKafkaUnknownTaggedFields(into fields: inout [TaggedField]) throws(ProtocolDecodingError) {
+        let count = try readKafkaTaggedFieldCount()
+        fields.removeAll(keepingCapacity: true)
+        for _ in 0..<count {
+            let (tag, data) = try readKafkaTaggedField()
+            fields.append(TaggedField(tag: tag, data: data))
+        }
+    }
+
     /// Writes a tagged-field section holding `fields`, sorted by tag.
     public mutating func writeKafkaTaggedFields(_ fields: [TaggedField]) {
         writeUnsignedVarint(UInt32(truncatingIfNeeded: fields.count))

@@ -1,0 +1,52 @@
+import ApusProtocol
+import NIOCore
+
+/// What one connection decodes and encodes request after request, kept so that each request
+/// reuses the storage of the one before it: a one-partition Produce answered while its request
+/// is read allocates nothing once the connection has seen its largest request.
+///
+/// Used only on the connection's event loop; it travels in ``RequestContext`` as a
+/// `NIOLoopBound`, which checks that.
+final class RequestScratch {
+    /// The connection's last Produce request, decoded over the one before.
+    var produceRequest = ProduceRequest()
+    /// A Produce response of one topic and one partition, its fields set for each answer.
+    private var produceResponse = ProduceResponse(responses: [.init(partitionResponses: [.init()])])
+    /// The buffer answers are encoded into. Once the previous answer is written, nothing else
+    /// holds it and it is cleared in place; while the socket still holds it, clearing it makes
+    /// a new one.
+    private var responseBuffer = ByteBuffer()
+    /// A buffer grown past this by an unusual answer is let go rather than kept.
+    private static let keptBufferCapacity = 64 * 1024
+
+    /// Drops the records the last Produce request held: slices of the connection's read
+    /// buffer, which they would otherwise keep alive until the next Produce.
+    func releaseProduceRecords() {
+        for topic in produceRequest.topicData.indices {
+            for partition in produceRequest.topicData[topic].partitionData.indices {
+                produceRequest.topicData[topic].partitionData[partition].records = nil
+            }
+        }
+    }
+
+    /// Moves the decoded Produce request out, for a path that keeps it past this request.
+    func takeProduceRequest() -> ProduceRequest {
+        var taken = ProduceRequest()
+        swap(&taken, &produceRequest)
+        return taken
+    }
+
+    /// The frame of a Produce response for one partition of `topic`.
+    func produceResponseFrame(
+        topic: String, _ partition: ProduceResponse.PartitionProduceResponse, correlationId: Int32, version: Int16
+    ) -> ResponseFrame {
+        produceResponse.responses[0].name = topic
+        produceResponse.responses[0].partitionResponses[0] = partition
+        if responseBuffer.capacity > Self.keptBufferCapacity { responseBuffer = ByteBuffer() }
+        responseBuffer.clear()
+        encodeFrame(into: &responseBuffer, correlationId: correlationId, apiKey: .produce, version: version) {
+            produceResponse.write(to: &$0, version: version)
+        }
+        return ResponseFrame(responseBuffer)
+    }
+}
