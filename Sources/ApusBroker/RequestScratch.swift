@@ -3,13 +3,19 @@ import NIOCore
 
 /// What one connection decodes and encodes request after request, kept so that each request
 /// reuses the storage of the one before it: a one-partition Produce answered while its request
-/// is read allocates nothing once the connection has seen its largest request.
+/// is read allocates nothing once the connection has seen its largest request, and a Fetch
+/// answered at once reuses its request, its response buffer and its list of parts.
 ///
 /// Used only on the connection's event loop; it travels in ``RequestContext`` as a
 /// `NIOLoopBound`, which checks that.
 final class RequestScratch {
     /// The connection's last Produce request, decoded over the one before.
     var produceRequest = ProduceRequest()
+    /// The connection's last Fetch request, decoded over the one before (a fetch that waits
+    /// keeps a copy, and the next decode then makes new storage).
+    var fetchRequest = FetchRequest()
+    /// The parts of the last Fetch answer: slices of ``responseBuffer`` and file ranges.
+    private var responseParts: [ResponseFrame.Part] = []
     /// A Produce response of one topic and one partition, its fields set for each answer.
     private var produceResponse = ProduceResponse(responses: [.init(partitionResponses: [.init()])])
     /// The buffer answers are encoded into. Once the previous answer is written, nothing else
@@ -42,11 +48,31 @@ final class RequestScratch {
     ) -> ResponseFrame {
         produceResponse.responses[0].name = topic
         produceResponse.responses[0].partitionResponses[0] = partition
-        if responseBuffer.capacity > Self.keptBufferCapacity { responseBuffer = ByteBuffer() }
-        responseBuffer.clear()
-        encodeFrame(into: &responseBuffer, correlationId: correlationId, apiKey: .produce, version: version) {
+        let frame = encodeFrame(correlationId: correlationId, apiKey: .produce, version: version) {
             produceResponse.write(to: &$0, version: version)
         }
-        return ResponseFrame(responseBuffer)
+        return ResponseFrame(frame)
+    }
+
+    /// A response frame (size, header, body) encoded into the reused buffer. The buffer is
+    /// the connection's until the frame is written; the next call reuses it if nothing else
+    /// holds it by then.
+    func encodeFrame(
+        correlationId: Int32, apiKey: ApiKey, version: Int16, body: (inout ByteBuffer) -> Void
+    ) -> ByteBuffer {
+        responseParts.removeAll(keepingCapacity: true)  // its slices would hold the buffer
+        if responseBuffer.capacity > Self.keptBufferCapacity { responseBuffer = ByteBuffer() }
+        responseBuffer.clear()
+        ApusBroker.encodeFrame(into: &responseBuffer, correlationId: correlationId, apiKey: apiKey, version: version, body: body)
+        return responseBuffer
+    }
+
+    /// A Fetch answer's frame: `body` encoded into the reused buffer, then cut by `splicer`
+    /// (edited in place while only the scratch holds the buffer) into the reused list of parts.
+    func fetchResponseFrame(
+        correlationId: Int32, version: Int16, splicer: RecordsSplicer, body: (inout ByteBuffer) -> Void
+    ) -> ResponseFrame {
+        _ = encodeFrame(correlationId: correlationId, apiKey: .fetch, version: version, body: body)
+        return splicer.splice(&responseBuffer, compact: FetchResponse.isFlexible(version: version), into: &responseParts)
     }
 }

@@ -153,6 +153,12 @@ struct RecordsSplicer {
     /// frame is edited in place while it is the only reference to its bytes (each marker's
     /// prefix rewritten, the size fixed), then cut: its parts are slices of it, not copies.
     func splice(_ frame: inout ByteBuffer, compact: Bool) -> ResponseFrame {
+        var parts: [ResponseFrame.Part] = []
+        return splice(&frame, compact: compact, into: &parts)
+    }
+
+    /// ``splice(_:compact:)`` into `parts`, whose storage is reused (emptied first).
+    func splice(_ frame: inout ByteBuffer, compact: Bool, into parts: inout [ResponseFrame.Part]) -> ResponseFrame {
         guard !slices.isEmpty else { return ResponseFrame(frame) }
         let oldPrefixWidth = compact ? 1 : 4  // the prefix of a 16-byte placeholder
         return withUnsafeTemporaryAllocation(of: (end: Int, resume: Int).self, capacity: slices.count) { cuts in
@@ -169,7 +175,7 @@ struct RecordsSplicer {
                 cursor = found + 16
             }
             frame.setInteger(Int32(total - 4), at: frame.readerIndex)
-            var parts: [ResponseFrame.Part] = []
+            parts.removeAll(keepingCapacity: true)
             parts.reserveCapacity(slices.count * 2 + 1)
             var start = frame.readerIndex
             for (number, slice) in slices.enumerated() {

@@ -279,6 +279,48 @@ func createTopic(_ client: TestClient, _ name: String, partitions: Int32 = 1) th
         }
     }
 
+    /// Fetches answered at once, after a long poll, from the connection's loop and from others
+    /// leave nothing holding a segment file: once the topic is deleted, no descriptor of the
+    /// process points into it (a fetch kept alive by its own wake-up closure once did).
+    @Test func answeredFetchesKeepNoDeletedSegmentOpen() async throws {
+        try await withBroker(settings: [("num.network.threads", "3"), ("log.segment.bytes", "1024")]) { broker, port in
+            let client = try TestClient(port: port)
+            try createTopic(client, "held", partitions: 3)
+            let producer = try TestClient(port: port)
+            var ends: [Int64] = [0, 0, 0]
+            for round in 0..<3 {
+                for woken in 0..<3 {
+                    let waiting = FetchRequest(
+                        replicaId: -1, maxWaitMs: 10_000, minBytes: 1, maxBytes: 50 << 20, isolationLevel: 1,
+                        topics: [.init(topic: "held", partitions: (0..<3).map { .init(partition: Int32($0), fetchOffset: ends[$0], partitionMaxBytes: 1 << 20) })])
+                    let (bytes, _) = client.frame(waiting, version: 12)
+                    try client.sendRaw(bytes)
+                    let values = (0..<20).map { "round \(round) partition \(woken) value \($0) padded to roll segments" }
+                    _ = try producer.call(produceRequest(topic: "held", partition: Int32(woken), records: try batch(values)), version: 7)
+                    var (_, body) = try client.readResponse(apiKey: .fetch, version: 12)
+                    let answer = try FetchResponse(from: &body, version: 12)
+                    #expect(answer.responses[0].partitions[woken].records?.readableBytes ?? 0 > 0)
+                    ends[woken] += 20
+                }
+            }
+            let everything = try client.call(
+                FetchRequest(replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 50 << 20, isolationLevel: 1,
+                    topics: [.init(topic: "held", partitions: (0..<3).map { .init(partition: Int32($0), fetchOffset: 0, partitionMaxBytes: 1 << 20) })]),
+                version: 11)
+            #expect(everything.responses[0].partitions.allSatisfy { ($0.records?.readableBytes ?? 0) > 0 })
+            let deleted = try client.call(DeleteTopicsRequest(topicNames: ["held"], timeoutMs: 5000), version: 4)
+            #expect(deleted.responses.first?.errorCode == 0)
+            func openIntoTopic() -> [String] {
+                let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+                return descriptors.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)") }
+                    .filter { $0.contains(broker.context.config.dataDirectory) && $0.contains("/held-") }
+            }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !openIntoTopic().isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(openIntoTopic() == [])
+        }
+    }
+
     @Test func errorsMapToKafkaCodes() async throws {
         try await withBroker(settings: [("auto.create.topics.enable", "false"), ("message.max.bytes", "2000")]) { _, port in
             let client = try TestClient(port: port)

@@ -27,13 +27,18 @@ enum FetchHandler: APIHandler {
     /// and a fetch whose partitions are on the connection's loop and that need not wait is
     /// answered while its request is read, with no future.
     static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> PendingResponse {
-        let request = try Request(from: &body, version: context.apiVersion)
-        if request.sessionId != 0 {
+        let scratch = context.scratch.value
+        try scratch.fetchRequest.decode(from: &body, version: context.apiVersion)
+        if scratch.fetchRequest.sessionId != 0 {
             return .ready(responseFrame(sessionNotFound, correlationId: context.header.correlationId, version: context.apiVersion))
         }
-        switch FetchOperation(request: request, context: context, copyRecords: false).start() {
+        switch FetchOperation(request: scratch.fetchRequest, context: context, copyRecords: false).start() {
         case .now(let response, let splicer):
-            return .ready(encode(response, splicer: splicer, context: context))
+            // Answered on the connection's loop: encoded into the connection's reused buffer.
+            let version = context.apiVersion
+            return .ready(scratch.fetchResponseFrame(correlationId: context.header.correlationId, version: version, splicer: splicer) {
+                response.write(to: &$0, version: version)
+            })
         case .later(let future):
             return .later(future.map { response, splicer in encode(response, splicer: splicer, context: context) })
         }
@@ -88,7 +93,8 @@ final class FetchOperation {
     private var reading = false
     private var wokenWhileReading = false
     private var timeout: Scheduled<Void>?
-    /// Wakes this fetch from a partition's append; made at the first registration.
+    /// Wakes this fetch from a partition's append; made at the first registration, dropped
+    /// when the fetch answers (it holds the operation).
     private var wake: (@Sendable () -> Void)?
     /// Partitions that will wake this fetch, to be told when it no longer waits.
     private var registrations: [(Partition, UInt64)] = []
@@ -153,12 +159,12 @@ final class FetchOperation {
         let mayWait = request.maxWaitMs > 0 && request.minBytes > 0
         for index in targets.indices where !targets[index].partition.eventLoop.inEventLoop {
             pendingReads += 1
-            let (target, loop, wake) = (targets[index], context.eventLoop, waker())
+            let (target, loop, wake) = (targets[index], context.eventLoop, mayWait ? waker() : nil)
             let bound = NIOLoopBound(self, eventLoop: loop)
             target.partition.eventLoop.execute {
                 let partition = target.partition
                 let read = partition.withLog { Self.read($0, target) }
-                let waiterId = mayWait && read.slice == nil ? partition.waitForAppend(wake) : nil
+                let waiterId = read.slice == nil ? wake.map { partition.waitForAppend($0) } : nil
                 loop.execute { bound.value.readDone(index, read, waiterId: waiterId) }
             }
         }
@@ -256,6 +262,7 @@ final class FetchOperation {
         timeout?.cancel()
         for (partition, id) in registrations { partition.cancelWait(id) }
         registrations.removeAll()
+        wake = nil  // it holds this operation: a cycle until now
         var splicer = RecordsSplicer(capacity: copyRecords ? 0 : targets.count)
         var total = 0
         for target in targets {
