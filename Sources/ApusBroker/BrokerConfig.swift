@@ -195,8 +195,8 @@ public struct BrokerConfig: Sendable, Equatable {
         if listeners.contains(where: \.securityProtocol.usesSASL) && security.saslEnabledMechanisms.isEmpty {
             throw ConfigError("a SASL listener needs at least one mechanism in sasl.enabled.mechanisms")
         }
-        if security.clientAuth == .required && security.truststoreLocation == nil {
-            throw ConfigError("ssl.client.auth=required needs ssl.truststore.location (the CA certificates of clients)")
+        if security.clientAuth != .none && security.truststoreLocation == nil {
+            throw ConfigError("ssl.client.auth=\(security.clientAuth.rawValue) needs ssl.truststore.location (the CA certificates of clients)")
         }
     }
 }

@@ -28,6 +28,14 @@ public struct RequestContext: Sendable {
         broker.security.authorize(principal, host: clientHost, operation, resourceType, name)
     }
 
+    /// The operations the client may do on the resource, among those that apply to its type, as
+    /// KIP-430's bit field: bit n set for the operation whose code is n.
+    public func authorizedOperations(_ resourceType: AclResourceType, _ name: String) -> Int32 {
+        resourceType.supportedOperations.reduce(Int32(0)) { field, operation in
+            isAuthorized(operation, resourceType, name) ? field | (1 << Int32(operation.rawValue)) : field
+        }
+    }
+
     /// Whether the client may do `operation` on the cluster resource.
     public func isAuthorizedOnCluster(_ operation: AclOperation) -> Bool {
         isAuthorized(operation, .cluster, BrokerSecurity.clusterResourceName)

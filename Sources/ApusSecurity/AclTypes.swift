@@ -24,6 +24,20 @@ public enum AclResourceType: Int8, Sendable, Codable, CaseIterable {
         guard let value = caseNamed(name, Self.self, \.name) else { return nil }
         self = value
     }
+
+    /// The operations that apply to resources of this type, as Kafka lists them (its
+    /// `AclEntry.supportedOperations`): what KIP-430's authorized-operations bit fields range over.
+    public var supportedOperations: [AclOperation] {
+        switch self {
+        case .topic: [.read, .write, .create, .describe, .delete, .alter, .describeConfigs, .alterConfigs]
+        case .group: [.read, .describe, .delete]
+        case .cluster: [.create, .clusterAction, .describeConfigs, .alterConfigs, .idempotentWrite, .alter, .describe]
+        case .transactionalId: [.describe, .write]
+        case .delegationToken: [.describe]
+        case .user: [.createTokens, .describeTokens]
+        case .unknown, .any: []
+        }
+    }
 }
 
 /// How an ACL's resource name is matched. LITERAL and PREFIXED are what bindings carry; ANY and

@@ -66,6 +66,25 @@ private func plainLogin(_ client: TestClient, user: String, password: String) th
         #expect(throws: ConfigError.self) { try unknown.apply([("authorizer.class.name", "com.example.Mine")]) }
     }
 
+    @Test func sslClientAuthTakesKafkasThreeValuesAndNeedsATruststoreToAskForCertificates() throws {
+        for value in ["none", "requested", "REQUIRED"] {
+            var config = BrokerConfig()
+            try config.apply([("ssl.client.auth", value)])
+            #expect(config.security.clientAuth.rawValue == value.lowercased())
+            if value == "none" {
+                try config.validate()
+            } else {
+                #expect(throws: ConfigError("ssl.client.auth=\(value.lowercased()) needs ssl.truststore.location (the CA certificates of clients)")) {
+                    try config.validate()
+                }
+            }
+        }
+        var config = BrokerConfig()
+        #expect(throws: ConfigError("ssl.client.auth=optional: expected none, requested or required")) {
+            try config.apply([("ssl.client.auth", "optional")])
+        }
+    }
+
     @Test func saslListenerRefusesRequestsBeforeAuthenticationButAnswersApiVersions() async throws {
         try await withSaslBroker { _, port in
             let client = try TestClient(port: port)
@@ -124,6 +143,45 @@ private func plainLogin(_ client: TestClient, user: String, password: String) th
             try client.sendRaw(withUnsafeBytes(of: Int32(token.count).bigEndian, Array.init) + token)
             #expect(try client.receiveExactly(4) == [0, 0, 0, 0])  // an empty reply: accepted
             #expect(try client.call(MetadataRequest(topics: nil), version: 9).brokers.count == 1)
+        }
+    }
+
+    /// KIP-430: Metadata v8+ and DescribeGroups v3+ report, when asked, the operations the client
+    /// may do on each topic, the cluster and each group, as bit fields over the operations that
+    /// apply to the resource type; not asked, the field is Int32.min.
+    @Test func authorizedOperationsAreReportedWhenAsked() async throws {
+        let settings = [
+            ("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"), ("super.users", "User:admin"),
+        ]
+        func bits(_ operations: AclOperation...) -> Int32 { operations.reduce(0) { $0 | (1 << Int32($1.rawValue)) } }
+        try await withSaslBroker(settings: settings) { _, port in
+            let admin = try TestClient(port: port)
+            #expect(try scramLogin(admin, user: "admin", password: "admin-secret") == .noError)
+            try createTopic(admin, "ledger")
+            let grant = try admin.call(CreateAclsRequest(creations: [
+                .init(resourceType: AclResourceType.topic.rawValue, resourceName: "ledger", resourcePatternType: AclPatternType.literal.rawValue,
+                      principal: "User:alice", host: "*", operation: AclOperation.read.rawValue, permissionType: AclPermissionType.allow.rawValue),
+                .init(resourceType: AclResourceType.group.rawValue, resourceName: "auditors", resourcePatternType: AclPatternType.literal.rawValue,
+                      principal: "User:alice", host: "*", operation: AclOperation.describe.rawValue, permissionType: AclPermissionType.allow.rawValue),
+            ]), version: 3)
+            #expect(grant.results.map(\.errorCode) == [0, 0])
+            let alice = try TestClient(port: port)
+            #expect(try scramLogin(alice, user: "alice", password: "alice-secret") == .noError)
+            let asked = MetadataRequest(topics: [.init(name: "ledger")], includeClusterAuthorizedOperations: true, includeTopicAuthorizedOperations: true)
+            // Read implies Describe; nothing on the cluster.
+            let forAlice = try alice.call(asked, version: 10)
+            #expect(forAlice.topics.first?.topicAuthorizedOperations == bits(.read, .describe))
+            #expect(forAlice.clusterAuthorizedOperations == 0)
+            let forAdmin = try admin.call(asked, version: 10)
+            #expect(forAdmin.topics.first?.topicAuthorizedOperations == 3576)  // all eight topic operations
+            #expect(forAdmin.clusterAuthorizedOperations == bits(.create, .clusterAction, .describeConfigs, .alterConfigs, .idempotentWrite, .alter, .describe))
+            let notAsked = try alice.call(MetadataRequest(topics: [.init(name: "ledger")]), version: 12)
+            #expect(notAsked.topics.first?.topicAuthorizedOperations == Int32.min)
+            let groups = try alice.call(DescribeGroupsRequest(groups: ["auditors"], includeAuthorizedOperations: true), version: 5)
+            #expect(groups.groups.first?.errorCode == 0)
+            #expect(groups.groups.first?.authorizedOperations == bits(.describe))
+            let groupsNotAsked = try alice.call(DescribeGroupsRequest(groups: ["auditors"]), version: 5)
+            #expect(groupsNotAsked.groups.first?.authorizedOperations == Int32.min)
         }
     }
 

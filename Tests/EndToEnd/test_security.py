@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 from confluent_kafka import (Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer,
-                             TopicPartition)
+                             TopicCollection, TopicPartition)
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
                                    AdminClient, NewTopic, ResourcePatternType, ResourceType)
 
@@ -508,6 +508,58 @@ def test_mutual_tls_maps_the_certificate_to_the_principal(apus_binary, broker_fa
         errors = client_errors(settings, seconds=5, wanted={KafkaError._SSL, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN})
         assert errors and all(e.code() in (KafkaError._SSL, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN)
                               for e in errors), errors
+
+
+def test_requested_client_auth_names_clients_that_present_a_certificate(apus_binary, broker_factory, certs):
+    """ssl.client.auth=requested: a certificate, when presented, must be trusted and names the
+    principal; a client without one is served as User:ANONYMOUS, as Kafka does."""
+    broker = secure_broker(broker_factory, certs, ("SSL",), **{
+        "ssl.client.auth": "requested", "ssl.truststore.location": certs.ca,
+        "ssl.principal.mapping.rules": "RULE:^CN=([^,]+),O=Apus$/$1/,DEFAULT"})
+    admin_settings = tls_settings(broker, certs, certs.admin)
+    admin = admin_client(admin_settings)
+    topic = unique_topic("sec-requested")
+    create_topic(admin, topic)  # CN=admin became User:admin, the super user
+    grant(admin, allow("User:alice", ResourceType.TOPIC, topic, AclOperation.WRITE))
+    sent = messages(20, "requested")
+    assert produce(tls_settings(broker, certs, certs.alice), topic, sent, **{"enable.idempotence": False}) == [None] * 20
+
+    # No certificate: connected, but as User:ANONYMOUS, which may not write.
+    anonymous = tls_settings(broker, certs)
+    listed = json.loads(kcat("-L", "-J", *kcat_args(anonymous), "-m", "10").stdout)
+    assert listed["brokers"] == [{"id": 0, "name": broker.address("SSL")}]
+    errors = produce(anonymous, topic, messages(3, "anonymous"), **{"enable.idempotence": False})
+    assert {e.code() if e else None for e in errors} == {KafkaError.TOPIC_AUTHORIZATION_FAILED}, errors
+    grant(admin, allow("User:ANONYMOUS", ResourceType.TOPIC, topic, AclOperation.WRITE))
+    later = messages(5, "anonymous-allowed")
+    assert produce(anonymous, topic, later, **{"enable.idempotence": False}) == [None] * 5
+    assert read_back(admin_settings, topic, 25) == sent + later
+
+    # A certificate from a CA the broker does not trust: no connection at all.
+    untrusted = tls_settings(broker, certs, certs.mallory)
+    result = kcat("-L", *kcat_args(untrusted), "-m", "2", check=False, timeout=30)
+    assert result.returncode != 0, f"kcat -L with mallory's certificate: {result.stdout!r}"
+
+
+def test_describe_topics_reports_the_operations_each_client_may_do(apus_binary, broker_factory, certs):
+    """KIP-430 through librdkafka's DescribeTopics (Metadata with topic authorized operations)."""
+    broker = secure_broker(broker_factory, certs)
+    add_user(apus_binary, broker, "admin", ADMIN_PASSWORD)
+    add_user(apus_binary, broker, "alice", ALICE_PASSWORD)
+    admin = admin_client(sasl_settings(broker, certs, "admin", ADMIN_PASSWORD))
+    topic = unique_topic("sec-ops")
+    create_topic(admin, topic)
+    grant(admin, allow("User:alice", ResourceType.TOPIC, topic, AclOperation.READ, AclOperation.WRITE))
+    alice = admin_client(sasl_settings(broker, certs, "alice", ALICE_PASSWORD))
+
+    def operations(client):
+        described = client.describe_topics(TopicCollection([topic]), include_authorized_operations=True)
+        return set(described[topic].result(timeout=TIMEOUT_S).authorized_operations)
+
+    assert operations(alice) == {AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE}
+    assert operations(admin) == {AclOperation.READ, AclOperation.WRITE, AclOperation.CREATE, AclOperation.DESCRIBE,
+                                 AclOperation.DELETE, AclOperation.ALTER, AclOperation.DESCRIBE_CONFIGS,
+                                 AclOperation.ALTER_CONFIGS}
 
 
 # ---- 7. ACL and user management -----------------------------------------------------------

@@ -8,7 +8,8 @@ import NIOCore
 ///
 /// Authorization: listing all topics shows those the client may Describe; a named topic it
 /// may not Describe answers TOPIC_AUTHORIZATION_FAILED, whether it exists or not; auto-creation
-/// needs Create on the cluster or the topic.
+/// needs Create on the cluster or the topic. When asked (v8+, KIP-430), each topic, and the
+/// cluster (v8-10), carries the operations the client may do on it.
 enum MetadataHandler: APIHandler {
     typealias Request = MetadataRequest
     static let versions: ClosedRange<Int16> = 0...12
@@ -48,7 +49,16 @@ enum MetadataHandler: APIHandler {
         }
         let denied = createDenied
         return EventLoopFuture.andAllComplete(creations, on: context.eventLoop).map {
-            makeResponse(requested: requested, context: context, autoCreating: allowCreate, createDenied: denied)
+            var response = makeResponse(requested: requested, context: context, autoCreating: allowCreate, createDenied: denied)
+            if request.includeTopicAuthorizedOperations {
+                for index in response.topics.indices where response.topics[index].errorCode == KafkaErrorCode.noError.rawValue {
+                    response.topics[index].topicAuthorizedOperations = context.authorizedOperations(.topic, response.topics[index].name ?? "")
+                }
+            }
+            if request.includeClusterAuthorizedOperations {
+                response.clusterAuthorizedOperations = context.authorizedOperations(.cluster, BrokerSecurity.clusterResourceName)
+            }
+            return response
         }
     }
 

@@ -56,8 +56,9 @@ public final class BrokerSecurity: Sendable {
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key))
         tls.minimumTLSVersion = .tlsv12
-        if config.clientAuth == .required, let truststore = config.truststoreLocation {
-            tls.certificateVerification = .noHostnameVerification
+        if config.clientAuth != .none, let truststore = config.truststoreLocation {
+            // A client's certificate is checked against the truststore, not against a host name.
+            tls.certificateVerification = config.clientAuth == .required ? .noHostnameVerification : .optionalVerification
             tls.trustRoots = .file(truststore)
             tls.sendCANameList = true
         }

@@ -8,7 +8,13 @@ import ApusSecurity
 public struct SecurityConfig: Sendable, Equatable {
     /// `ssl.client.auth`: whether TLS listeners ask clients for a certificate.
     public enum ClientAuth: String, Sendable {
-        case none, required
+        /// No certificate is asked for.
+        case none
+        /// A certificate is asked for; one presented must be signed by the truststore, and a
+        /// client that presents none is served as `User:ANONYMOUS`.
+        case requested
+        /// A certificate signed by the truststore is demanded, or the handshake fails.
+        case required
     }
 
     /// `ssl.keystore.location`: one PEM file with the certificate chain and the private key
@@ -18,7 +24,8 @@ public struct SecurityConfig: Sendable, Equatable {
     public var keyPassword: String?
     /// `ssl.truststore.location`: PEM certificates of the CAs that sign client certificates.
     public var truststoreLocation: String?
-    /// `ssl.client.auth`: `required` demands a client certificate signed by the truststore.
+    /// `ssl.client.auth`: `required` demands a client certificate signed by the truststore,
+    /// `requested` checks one if presented.
     public var clientAuth = ClientAuth.none
     /// `ssl.principal.mapping.rules`: how a client certificate's name becomes a principal.
     public var principalMappingRules = PrincipalMappingRules.default
@@ -55,7 +62,7 @@ public struct SecurityConfig: Sendable, Equatable {
         case "ssl.truststore.location": truststoreLocation = value.isEmpty ? nil : value
         case "ssl.client.auth":
             guard let parsed = ClientAuth(rawValue: value.lowercased()) else {
-                throw ConfigError("\(key)=\(value): expected none or required (requested is not supported)")
+                throw ConfigError("\(key)=\(value): expected none, requested or required")
             }
             clientAuth = parsed
         case "ssl.principal.mapping.rules":
