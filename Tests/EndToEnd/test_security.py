@@ -483,14 +483,22 @@ def test_plaintext_clients_cannot_reach_tls_or_sasl_listeners(apus_binary, broke
 
 # ---- 6. mutual TLS -----------------------------------------------------------------------
 
-def test_mutual_tls_maps_the_certificate_to_the_principal(apus_binary, broker_factory, certs):
+def certificate_broker(broker_factory, certs, client_auth, topic_prefix):
+    """An SSL-only broker asking for client certificates (`client_auth`), whose CN names the
+    user; returns it, the admin's TLS settings and client, and a topic the admin created
+    (which works only because CN=admin became User:admin, the super user)."""
     broker = secure_broker(broker_factory, certs, ("SSL",), **{
-        "ssl.client.auth": "required", "ssl.truststore.location": certs.ca,
+        "ssl.client.auth": client_auth, "ssl.truststore.location": certs.ca,
         "ssl.principal.mapping.rules": "RULE:^CN=([^,]+),O=Apus$/$1/,DEFAULT"})
     admin_settings = tls_settings(broker, certs, certs.admin)
     admin = admin_client(admin_settings)
-    topic = unique_topic("sec-mtls")
-    create_topic(admin, topic)  # works only because CN=admin became User:admin, the super user
+    topic = unique_topic(topic_prefix)
+    create_topic(admin, topic)
+    return broker, admin_settings, admin, topic
+
+
+def test_mutual_tls_maps_the_certificate_to_the_principal(apus_binary, broker_factory, certs):
+    broker, admin_settings, admin, topic = certificate_broker(broker_factory, certs, "required", "sec-mtls")
     alice = tls_settings(broker, certs, certs.alice)
 
     errors = produce(alice, topic, messages(3, "before"), **{"enable.idempotence": False})
@@ -513,13 +521,7 @@ def test_mutual_tls_maps_the_certificate_to_the_principal(apus_binary, broker_fa
 def test_requested_client_auth_names_clients_that_present_a_certificate(apus_binary, broker_factory, certs):
     """ssl.client.auth=requested: a certificate, when presented, must be trusted and names the
     principal; a client without one is served as User:ANONYMOUS, as Kafka does."""
-    broker = secure_broker(broker_factory, certs, ("SSL",), **{
-        "ssl.client.auth": "requested", "ssl.truststore.location": certs.ca,
-        "ssl.principal.mapping.rules": "RULE:^CN=([^,]+),O=Apus$/$1/,DEFAULT"})
-    admin_settings = tls_settings(broker, certs, certs.admin)
-    admin = admin_client(admin_settings)
-    topic = unique_topic("sec-requested")
-    create_topic(admin, topic)  # CN=admin became User:admin, the super user
+    broker, admin_settings, admin, topic = certificate_broker(broker_factory, certs, "requested", "sec-requested")
     grant(admin, allow("User:alice", ResourceType.TOPIC, topic, AclOperation.WRITE))
     sent = messages(20, "requested")
     assert produce(tls_settings(broker, certs, certs.alice), topic, sent, **{"enable.idempotence": False}) == [None] * 20
