@@ -182,8 +182,11 @@ public enum FileSystem {
     }
 
     /// Replaces `path` with `contents` atomically and durably (write, sync, rename, sync dir).
+    /// The temporary file's name is the process's and a random number's, so concurrent writers
+    /// never share one; the last rename wins (callers that read, change and replace a file hold
+    /// ``withExclusiveLock(_:_:)``).
     public static func writeAtomically(_ path: String, contents: [UInt8]) throws {
-        let temporary = path + ".\(getpid()).tmp"
+        let temporary = path + ".\(getpid()).\(UInt32.random(in: .min ... .max)).tmp"
         do {
             let file = try SegmentFile(path: temporary, create: true)
             try file.truncate(to: 0)
@@ -199,6 +202,38 @@ public enum FileSystem {
         guard exists(path) else { return nil }
         let file = try SegmentFile(path: path, create: false)
         return try file.read(at: 0, count: try file.size())
+    }
+
+    /// What tells one version of a file from another: its inode, size and modification time to
+    /// the nanosecond. A file replaced by ``writeAtomically(_:contents:)`` has a new inode, so two
+    /// replacements within one clock tick still differ. Nil when the file does not exist.
+    public struct Version: Equatable, Sendable {
+        var inode: UInt64
+        var size: Int64
+        var modifiedNs: Int64
+    }
+
+    /// The current ``Version`` of the file at `path`.
+    public static func version(_ path: String) -> Version? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Version(
+            inode: UInt64(info.st_ino), size: Int64(info.st_size),
+            modifiedNs: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
+    }
+
+    /// Runs `body` holding an exclusive advisory lock (`flock`) on the file at `path`, created if
+    /// missing, so that processes (and threads) that read, change and replace a file through
+    /// the same lock do not lose each other's changes.
+    public static func withExclusiveLock<Result>(_ path: String, _ body: () throws -> Result) throws -> Result {
+        try createDirectory(path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/"))
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw StorageError.io(operation: "open", path: path, errno: errno) }
+        defer { close(descriptor) }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw StorageError.io(operation: "flock", path: path, errno: errno) }
+        }
+        return try body()
     }
 
     public static func modificationTimeMs(_ path: String) -> Int64 {

@@ -185,6 +185,27 @@ private func plainLogin(_ client: TestClient, user: String, password: String) th
         }
     }
 
+    /// Two writers of the credentials file (the broker and `apus users --data-dir`, here two
+    /// threads with stores of their own) that change it at once lose none of each other's users.
+    @Test func concurrentCredentialChangesAreAllKept() async throws {
+        let directory = NSTemporaryDirectory() + "apus-credentials-race-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let credential = ScramCredential.make(mechanism: .sha256, password: "secret", iterations: 4096)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<2 {
+                group.addTask {
+                    let store = ScramCredentialStore(dataDirectory: directory)
+                    for user in 0..<25 { try store.upsert(user: "writer\(writer)-user\(user)", credential: credential) }
+                    try store.delete(user: "writer\(writer)-user0", mechanism: nil)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let users = try ScramCredentialStore(dataDirectory: directory).load()
+        #expect(users.count == 48)
+        #expect(users["writer0-user24"] != nil && users["writer1-user24"] != nil && users["writer0-user0"] == nil)
+    }
+
     @Test func aclsDecideProduceAndSurviveARestart() async throws {
         let directory = NSTemporaryDirectory() + "apus-security-acl-" + UUID().uuidString
         let settings = [

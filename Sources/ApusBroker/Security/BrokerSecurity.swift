@@ -1,4 +1,5 @@
 import ApusSecurity
+import ApusStorage
 import Logging
 import NIOCore
 import NIOSSL
@@ -17,7 +18,7 @@ public final class BrokerSecurity: Sendable {
     let tlsContext: NIOSSLContext?
     let credentialStore: ScramCredentialStore
     private let aclStore: AclStore
-    private let credentials: Mutex<(modificationTimeMs: Int64, users: [String: [ScramMechanism: ScramCredential]])>
+    private let credentials: Mutex<(version: FileSystem.Version?, users: [String: [ScramMechanism: ScramCredential]])>
     private let authorizer: Mutex<AclAuthorizer>
     /// Whether ACLs are checked at all (`authorizer.class.name` set).
     public let authorizerEnabled: Bool
@@ -28,7 +29,7 @@ public final class BrokerSecurity: Sendable {
         self.logger = logger
         credentialStore = ScramCredentialStore(dataDirectory: config.dataDirectory)
         aclStore = AclStore(dataDirectory: config.dataDirectory)
-        credentials = Mutex((credentialStore.modificationTimeMs, try credentialStore.load()))
+        credentials = Mutex((credentialStore.version, try credentialStore.load()))
         authorizerEnabled = config.security.authorizerEnabled
         authorizer = Mutex(Self.makeAuthorizer(authorizerEnabled ? try aclStore.load() : [], config.security))
         if config.listeners.contains(where: \.securityProtocol.usesTLS), let keystore = config.security.keystoreLocation {
@@ -133,10 +134,10 @@ public final class BrokerSecurity: Sendable {
     /// (`apus users --data-dir`) changed it.
     func describeCredentials() -> [String: [ScramMechanism: ScramCredential]] {
         credentials.withLock { state in
-            let modified = credentialStore.modificationTimeMs
-            if modified != state.modificationTimeMs {
+            let version = credentialStore.version
+            if version != state.version {
                 do {
-                    state = (modified, try credentialStore.load())
+                    state = (version, try credentialStore.load())
                 } catch {
                     logger.error("cannot reread the credentials file; keeping the previous credentials", metadata: ["error": "\(error)"])
                 }
@@ -149,7 +150,7 @@ public final class BrokerSecurity: Sendable {
     func upsertCredential(user: String, credential: ScramCredential) throws {
         try credentials.withLock { state in
             try credentialStore.upsert(user: user, credential: credential)
-            state = (credentialStore.modificationTimeMs, try credentialStore.load())
+            state = (credentialStore.version, try credentialStore.load())
         }
     }
 
@@ -157,7 +158,7 @@ public final class BrokerSecurity: Sendable {
     func deleteCredential(user: String, mechanism: ScramMechanism) throws -> Bool {
         try credentials.withLock { state in
             let deleted = try credentialStore.delete(user: user, mechanism: mechanism)
-            state = (credentialStore.modificationTimeMs, try credentialStore.load())
+            state = (credentialStore.version, try credentialStore.load())
             return deleted
         }
     }

@@ -6,11 +6,17 @@ import Foundation
 ///
 /// Each user has, per mechanism, the salt, iteration count, StoredKey and ServerKey of RFC 5802:
 /// enough to check a SCRAM proof or a PLAIN password, never the password itself. Writes replace
-/// the file atomically and durably. `apus users --data-dir` edits the same file while the broker
-/// is stopped or running; the broker rereads it when its modification time changes.
+/// the file atomically and durably, each change (read, change, replace) under an exclusive lock
+/// on `scram-credentials.json.lock`, so that the broker (AlterUserScramCredentials) and
+/// `apus users --data-dir`, which edits the same file while the broker is stopped or running,
+/// never lose each other's changes. The broker rereads the file when its ``FileSystem/Version``
+/// changes.
 public struct ScramCredentialStore: Sendable {
     /// The JSON file.
     public let path: String
+
+    /// The lock file every change of ``path`` holds.
+    var lockPath: String { path + ".lock" }
 
     public init(dataDirectory: String) {
         path = dataDirectory + "/security/scram-credentials.json"
@@ -48,29 +54,33 @@ public struct ScramCredentialStore: Sendable {
 
     /// Adds or replaces the credential of `user` for its mechanism.
     public func upsert(user: String, credential: ScramCredential) throws {
-        var users = try load()
-        users[user, default: [:]][credential.mechanism] = credential
-        try save(users)
+        try FileSystem.withExclusiveLock(lockPath) {
+            var users = try load()
+            users[user, default: [:]][credential.mechanism] = credential
+            try save(users)
+        }
     }
 
     /// Deletes the credential of `user` for `mechanism` (all mechanisms when nil); false when
     /// there was none.
     @discardableResult
     public func delete(user: String, mechanism: ScramMechanism?) throws -> Bool {
-        var users = try load()
-        guard var entries = users[user] else { return false }
-        if let mechanism {
-            guard entries.removeValue(forKey: mechanism) != nil else { return false }
-        } else {
-            entries = [:]
+        try FileSystem.withExclusiveLock(lockPath) {
+            var users = try load()
+            guard var entries = users[user] else { return false }
+            if let mechanism {
+                guard entries.removeValue(forKey: mechanism) != nil else { return false }
+            } else {
+                entries = [:]
+            }
+            users[user] = entries.isEmpty ? nil : entries
+            try save(users)
+            return true
         }
-        users[user] = entries.isEmpty ? nil : entries
-        try save(users)
-        return true
     }
 
-    /// The file's modification time, to notice edits by another process.
-    var modificationTimeMs: Int64 { FileSystem.modificationTimeMs(path) }
+    /// The file's version, to notice edits by another process.
+    var version: FileSystem.Version? { FileSystem.version(path) }
 
     private func save(_ users: [String: [ScramMechanism: ScramCredential]]) throws {
         var file = File()
