@@ -105,7 +105,7 @@ public final class Broker: Sendable {
             ])
             for listener in config.listeners where !listener.isLoopback {
                 let authenticates = listener.securityProtocol.usesSASL
-                    || (listener.securityProtocol == .ssl && config.security.clientAuth == .required)
+                    || (listener.securityProtocol == .ssl && config.security(for: listener).clientAuth == .required)
                 if !authenticates {
                     logger.warning(
                         "listening beyond loopback without authentication: anyone who can reach this address can read and write",
@@ -126,7 +126,7 @@ public final class Broker: Sendable {
         _ listener: Listener, context: BrokerContext, connections: ConnectionRegistry, group: EventLoopGroup, logger: Logger
     ) async throws -> Channel {
         let maximumFrame = context.config.socketRequestMaxBytes
-        let tlsContext = listener.securityProtocol.usesTLS ? context.security.tlsContext : nil
+        let tlsContext = context.security.tlsContext(for: listener)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -14,6 +14,10 @@ public struct BrokerConfig: Sendable, Equatable {
     public var advertisedListeners: [Listener] = []
     /// TLS, SASL and ACL settings.
     public var security = SecurityConfig()
+    /// `listener.name.<listener>.<property>`: TLS and SASL settings of one listener over the
+    /// broker-wide ``security`` (``SecurityConfig/listenerProperties``), by listener name in
+    /// upper case, in the order they were given.
+    public var listenerSecurityOverrides: [String: [ListenerSetting]] = [:]
     /// `node.id` (or `broker.id`).
     public var nodeId: Int32 = 0
     /// `num.partitions`: partitions of auto-created topics and of CreateTopics with -1.
@@ -117,6 +121,11 @@ public struct BrokerConfig: Sendable, Equatable {
                 guard minutes <= Int64.max / 60_000 else { throw ConfigError("\(key)=\(value): too large") }
                 groupCoordinator.offsetsRetentionMs = minutes * 60_000
             case "offsets.retention.check.interval.ms": groupCoordinator.offsetsRetentionCheckIntervalMs = try integer(min: 1)
+            case _ where key.hasPrefix(Self.listenerPrefix):
+                let (listener, property) = try Self.listenerSetting(key)
+                var probe = SecurityConfig()
+                _ = try probe.apply(key: property, value: value)  // the value must be valid on its own
+                listenerSecurityOverrides[listener, default: []].append(ListenerSetting(property: property, value: value))
             default:
                 guard try security.apply(key: key, value: value) else { throw ConfigError("unknown property \(key)") }
             }
@@ -137,6 +146,40 @@ public struct BrokerConfig: Sendable, Equatable {
             logDefaults.retentionMs = ms
         }
         if let ms = rollMs ?? rollHours.map({ $0 * 3_600_000 }) { logDefaults.segmentMs = ms }
+    }
+
+    /// One `listener.name.<listener>.<property>=<value>` setting.
+    public struct ListenerSetting: Sendable, Equatable {
+        public var property: String
+        public var value: String
+    }
+
+    static let listenerPrefix = "listener.name."
+
+    /// Splits `listener.name.<listener>.<property>` into the listener's name (upper case, as
+    /// `listeners` names it) and a property that may be set per listener.
+    private static func listenerSetting(_ key: String) throws(ConfigError) -> (String, String) {
+        let rest = key.dropFirst(listenerPrefix.count)
+        guard let dot = rest.firstIndex(of: "."), dot != rest.startIndex else {
+            throw ConfigError("\(key): expected listener.name.<listener>.<property>")
+        }
+        let property = String(rest[rest.index(after: dot)...])
+        guard SecurityConfig.listenerProperties.contains(property) else {
+            throw ConfigError(
+                "\(key): \(property) cannot be set per listener; these can: "
+                    + SecurityConfig.listenerProperties.sorted().joined(separator: ", "))
+        }
+        return (rest[..<dot].uppercased(), property)
+    }
+
+    /// The TLS and SASL settings of `listener`: the broker-wide ones with its
+    /// `listener.name.<listener>.*` settings over them.
+    public func security(for listener: Listener) -> SecurityConfig {
+        var scoped = security
+        for setting in listenerSecurityOverrides[listener.name.uppercased()] ?? [] {
+            _ = try? scoped.apply(key: setting.property, value: setting.value)  // each was checked when given
+        }
+        return scoped
     }
 
     /// Reads a `server.properties` text: `key=value` lines, `#` and `!` comments.
@@ -189,14 +232,21 @@ public struct BrokerConfig: Sendable, Equatable {
 
     /// Whether the settings can run: TLS listeners need key material, SASL listeners mechanisms.
     public func validate() throws(ConfigError) {
-        if listeners.contains(where: \.securityProtocol.usesTLS) && security.keystoreLocation == nil {
-            throw ConfigError("a TLS listener (SSL or SASL_SSL) needs ssl.keystore.location (a PEM file with certificate and key)")
+        for name in listenerSecurityOverrides.keys.sorted() where !listeners.contains(where: { $0.name.uppercased() == name }) {
+            throw ConfigError("\(Self.listenerPrefix)\(name.lowercased()).*: listeners has no listener named \(name)")
         }
-        if listeners.contains(where: \.securityProtocol.usesSASL) && security.saslEnabledMechanisms.isEmpty {
-            throw ConfigError("a SASL listener needs at least one mechanism in sasl.enabled.mechanisms")
-        }
-        if security.clientAuth != .none && security.truststoreLocation == nil {
-            throw ConfigError("ssl.client.auth=\(security.clientAuth.rawValue) needs ssl.truststore.location (the CA certificates of clients)")
+        for listener in listeners {
+            let scoped = security(for: listener)
+            let named = listenerSecurityOverrides[listener.name.uppercased()] == nil ? "" : " (listener \(listener.name))"
+            if listener.securityProtocol.usesTLS && scoped.keystoreLocation == nil {
+                throw ConfigError("a TLS listener (SSL or SASL_SSL) needs ssl.keystore.location (a PEM file with certificate and key)\(named)")
+            }
+            if listener.securityProtocol.usesSASL && scoped.saslEnabledMechanisms.isEmpty {
+                throw ConfigError("a SASL listener needs at least one mechanism in sasl.enabled.mechanisms\(named)")
+            }
+            if scoped.clientAuth != .none && scoped.truststoreLocation == nil {
+                throw ConfigError("ssl.client.auth=\(scoped.clientAuth.rawValue) needs ssl.truststore.location (the CA certificates of clients)\(named)")
+            }
         }
     }
 }

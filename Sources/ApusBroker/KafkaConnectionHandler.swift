@@ -225,7 +225,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event, let session {
             let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
-            if !session.adoptCertificate(certificate, rules: broker.security.config.principalMappingRules) {
+            if !session.adoptCertificate(certificate, rules: broker.security.config(for: listener).principalMappingRules) {
                 logger.warning("closing connection: no ssl.principal.mapping.rules entry matches the client certificate")
                 closing = true
                 context.close(promise: nil)

@@ -66,6 +66,51 @@ private func plainLogin(_ client: TestClient, user: String, password: String) th
         #expect(throws: ConfigError.self) { try unknown.apply([("authorizer.class.name", "com.example.Mine")]) }
     }
 
+    @Test func listenerScopedSettingsApplyToTheirListenerOnly() throws {
+        var config = BrokerConfig()
+        try config.apply([
+            ("listeners", "INTERNAL://127.0.0.1:9093,EXTERNAL://0.0.0.0:9094"),
+            ("listener.security.protocol.map", "INTERNAL:SASL_PLAINTEXT,EXTERNAL:SASL_PLAINTEXT"),
+            ("sasl.enabled.mechanisms", "SCRAM-SHA-512"),
+            ("listener.name.internal.sasl.enabled.mechanisms", "SCRAM-SHA-256"),
+            ("listener.name.internal.sasl.enabled.mechanisms", "PLAIN"),  // the later wins
+        ])
+        try config.validate()
+        #expect(config.security(for: config.listeners[0]).saslEnabledMechanisms == [.plain])
+        #expect(config.security(for: config.listeners[1]).saslEnabledMechanisms == [.scramSha512])
+        #expect(config.security.saslEnabledMechanisms == [.scramSha512])
+        // Only TLS and SASL settings are per listener, and each value is checked when given.
+        #expect(throws: ConfigError.self) { try config.apply([("listener.name.internal.super.users", "User:ops")]) }
+        #expect(throws: ConfigError.self) { try config.apply([("listener.name.internal.ssl.client.auth", "maybe")]) }
+        #expect(throws: ConfigError.self) { try config.apply([("listener.name.ssl.keystore.location", "/k.pem")]) }
+        // A listener's own setting can leave it unable to start, and a name must be a listener.
+        var empty = config
+        try empty.apply([("listener.name.external.sasl.enabled.mechanisms", "")])
+        #expect(throws: ConfigError("a SASL listener needs at least one mechanism in sasl.enabled.mechanisms (listener EXTERNAL)")) {
+            try empty.validate()
+        }
+        var stray = config
+        try stray.apply([("listener.name.replication.sasl.enabled.mechanisms", "PLAIN")])
+        #expect(throws: ConfigError("listener.name.replication.*: listeners has no listener named REPLICATION")) { try stray.validate() }
+    }
+
+    /// SaslHandshake offers each listener its own mechanisms.
+    @Test func eachListenerOffersItsOwnSaslMechanisms() async throws {
+        try await withSaslBroker(settings: [
+            ("listeners", "INTERNAL://127.0.0.1:0,EXTERNAL://127.0.0.1:0"),
+            ("listener.security.protocol.map", "INTERNAL:SASL_PLAINTEXT,EXTERNAL:SASL_PLAINTEXT"),
+            ("sasl.enabled.mechanisms", "SCRAM-SHA-512"), ("listener.name.internal.sasl.enabled.mechanisms", "PLAIN"),
+        ]) { broker, _ in
+            let inside = try TestClient(port: try #require(broker.context.boundPort(of: "INTERNAL")))
+            #expect(try plainLogin(inside, user: "alice", password: "alice-secret") == .noError)
+            let external = try TestClient(port: try #require(broker.context.boundPort(of: "EXTERNAL")))
+            let refused = try external.call(SaslHandshakeRequest(mechanism: "PLAIN"), version: 1)
+            #expect(refused.errorCode == KafkaErrorCode.unsupportedSaslMechanism.rawValue)
+            #expect(refused.mechanisms == ["SCRAM-SHA-512"])
+            #expect(try scramLogin(external, user: "alice", password: "alice-secret", mechanism: .sha512) == .noError)
+        }
+    }
+
     @Test func sslClientAuthTakesKafkasThreeValuesAndNeedsATruststoreToAskForCertificates() throws {
         for value in ["none", "requested", "REQUIRED"] {
             var config = BrokerConfig()

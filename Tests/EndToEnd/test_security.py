@@ -20,7 +20,7 @@ import pytest
 from confluent_kafka import (Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer,
                              TopicCollection, TopicPartition)
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
-                                   AdminClient, NewTopic, ResourcePatternType, ResourceType)
+                                   AdminClient, ConfigResource, NewTopic, ResourcePatternType, ResourceType)
 
 from .support import drain, kcat, read_frame, request_frame, unique_topic, wait_until
 
@@ -541,6 +541,27 @@ def test_requested_client_auth_names_clients_that_present_a_certificate(apus_bin
     untrusted = tls_settings(broker, certs, certs.mallory)
     result = kcat("-L", *kcat_args(untrusted), "-m", "2", check=False, timeout=30)
     assert result.returncode != 0, f"kcat -L with mallory's certificate: {result.stdout!r}"
+
+
+def test_listener_scoped_settings_demand_certificates_on_one_listener_only(apus_binary, broker_factory, certs):
+    """listener.name.<listener>.ssl.client.auth: the MTLS listener demands a client certificate,
+    the SSL listener beside it, with the broker-wide none, does not."""
+    broker = secure_broker(broker_factory, certs, ("SSL", "MTLS"), **{
+        "listener.security.protocol.map": "SSL:SSL,MTLS:SSL",
+        "listener.name.mtls.ssl.client.auth": "required", "listener.name.mtls.ssl.truststore.location": certs.ca,
+        "listener.name.mtls.ssl.principal.mapping.rules": "RULE:^CN=([^,]+),O=Apus$/$1/,DEFAULT"})
+    plain = tls_settings(broker, certs, listener="SSL")
+    listed = json.loads(kcat("-L", "-J", *kcat_args(plain), "-m", "10").stdout)
+    assert listed["brokers"] == [{"id": 0, "name": broker.address("SSL")}]
+    without = tls_settings(broker, certs, listener="MTLS")
+    result = kcat("-L", *kcat_args(without), "-m", "2", check=False, timeout=30)
+    assert result.returncode != 0, f"kcat -L without a certificate on MTLS: {result.stdout!r}"
+    # With the admin's certificate on MTLS: User:admin, the super user, may create a topic.
+    admin = admin_client(tls_settings(broker, certs, certs.admin, listener="MTLS"))
+    create_topic(admin, unique_topic("sec-listener"))
+    config = admin.describe_configs([ConfigResource(ConfigResource.Type.BROKER, "0")])
+    entries = next(iter(config.values())).result(timeout=TIMEOUT_S)
+    assert entries["listener.name.mtls.ssl.client.auth"].value == "required"
 
 
 def test_describe_topics_reports_the_operations_each_client_may_do(apus_binary, broker_factory, certs):

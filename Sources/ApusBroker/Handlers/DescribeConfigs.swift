@@ -56,7 +56,13 @@ enum DescribeConfigsHandler: APIHandler {
             ("apus.log.writeback.bytes", "\(config.logDefaults.writebackBytes)"),
             ("offsets.retention.minutes", "\(config.groupCoordinator.offsetsRetentionMs / 60_000)"),
         ]
-        return values.map { Entry(name: $0.0, value: $0.1, configSource: sourceStaticBroker, configType: 2) }
+        // Each listener's own settings, passwords left out as the broker-wide ones are.
+        let listenerValues = config.listenerSecurityOverrides.sorted { $0.key < $1.key }.flatMap { listener, settings in
+            let latest = Dictionary(settings.map { ($0.property, $0.value) }, uniquingKeysWith: { _, later in later })
+            return latest.filter { !$0.key.hasSuffix(".password") }.sorted { $0.key < $1.key }
+                .map { ("\(BrokerConfig.listenerPrefix)\(listener.lowercased()).\($0.key)", $0.value) }
+        }
+        return (values + listenerValues).map { Entry(name: $0.0, value: $0.1, configSource: sourceStaticBroker, configType: 2) }
     }
 
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<DescribeConfigsResponse?> {

@@ -3,8 +3,10 @@ import ApusSecurity
 import NIOCore
 
 /// SaslHandshake (key 17): the client names its mechanism. v1 clients then send
-/// SaslAuthenticate requests; v0 clients send bare SASL tokens. An unknown or disabled
-/// mechanism answers UNSUPPORTED_SASL_MECHANISM with the enabled ones; a handshake on a
+/// SaslAuthenticate requests; v0 clients send bare SASL tokens. An unknown mechanism, or one
+/// the listener does not enable (`sasl.enabled.mechanisms`, or its
+/// `listener.name.<listener>.sasl.enabled.mechanisms`), answers UNSUPPORTED_SASL_MECHANISM with
+/// the enabled ones; a handshake on a
 /// listener without SASL, or a second one, ILLEGAL_SASL_STATE.
 enum SaslHandshakeHandler: APIHandler {
     typealias Request = SaslHandshakeRequest
@@ -12,7 +14,7 @@ enum SaslHandshakeHandler: APIHandler {
 
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<SaslHandshakeResponse?> {
         let session = context.session.value
-        let enabled = context.broker.security.config.saslEnabledMechanisms
+        let enabled = context.broker.security.config(for: context.listener).saslEnabledMechanisms
         var response = SaslHandshakeResponse(errorCode: 0, mechanisms: enabled.map(\.rawValue))
         guard case .awaitingHandshake = session.sasl else {
             response.errorCode = KafkaErrorCode.illegalSaslState.rawValue

@@ -13,9 +13,12 @@ import Synchronization
 /// is read under a mutex once per check when an authorizer is configured, and not at all
 /// otherwise, so the development mode pays nothing.
 public final class BrokerSecurity: Sendable {
+    /// The broker-wide settings (the authorizer, super users, and each listener's defaults).
     public let config: SecurityConfig
-    /// The TLS context shared by the TLS listeners; nil when there are none.
-    let tlsContext: NIOSSLContext?
+    /// Each listener's TLS and SASL settings (its `listener.name.<listener>.*` over ``config``).
+    private let listenerConfigs: [String: SecurityConfig]
+    /// The TLS context of each TLS listener, by name.
+    private let tlsContexts: [String: NIOSSLContext]
     let credentialStore: ScramCredentialStore
     private let aclStore: AclStore
     private let credentials: Mutex<(version: FileSystem.Version?, users: [String: [ScramMechanism: ScramCredential]])>
@@ -32,12 +35,21 @@ public final class BrokerSecurity: Sendable {
         credentials = Mutex((credentialStore.version, try credentialStore.load()))
         authorizerEnabled = config.security.authorizerEnabled
         authorizer = Mutex(Self.makeAuthorizer(authorizerEnabled ? try aclStore.load() : [], config.security))
-        if config.listeners.contains(where: \.securityProtocol.usesTLS), let keystore = config.security.keystoreLocation {
-            tlsContext = try Self.makeTLSContext(config.security, keystore: keystore)
-        } else {
-            tlsContext = nil
+        listenerConfigs = Dictionary(config.listeners.map { ($0.name, config.security(for: $0)) }, uniquingKeysWith: { first, _ in first })
+        var contexts: [String: NIOSSLContext] = [:]
+        for listener in config.listeners where listener.securityProtocol.usesTLS {
+            let scoped = config.security(for: listener)
+            guard let keystore = scoped.keystoreLocation else { continue }  // validate() refuses this
+            contexts[listener.name] = try Self.makeTLSContext(scoped, keystore: keystore)
         }
+        tlsContexts = contexts
     }
+
+    /// The TLS and SASL settings of `listener`.
+    func config(for listener: Listener) -> SecurityConfig { listenerConfigs[listener.name] ?? config }
+
+    /// The TLS context of a TLS listener; nil for the others.
+    func tlsContext(for listener: Listener) -> NIOSSLContext? { tlsContexts[listener.name] }
 
     /// Kafka's PEM keystore: one file with the certificate chain and the private key.
     private static func makeTLSContext(_ config: SecurityConfig, keystore: String) throws -> NIOSSLContext {

@@ -52,6 +52,15 @@ public struct SecurityConfig: Sendable, Equatable {
         "sasl.enabled.mechanisms", "authorizer.class.name", "super.users", "allow.everyone.if.no.acl.found",
     ]
 
+    /// The properties one listener may set for itself as `listener.name.<listener>.<property>`,
+    /// over the broker-wide value (Kafka's listener-scoped TLS and SASL settings). The
+    /// authorizer and super users are the broker's alone.
+    static let listenerProperties: Set<String> = [
+        "ssl.keystore.type", "ssl.keystore.location", "ssl.key.password", "ssl.keystore.password",
+        "ssl.truststore.type", "ssl.truststore.location", "ssl.client.auth", "ssl.principal.mapping.rules",
+        "sasl.enabled.mechanisms",
+    ]
+
     /// Applies one property; returns false when the key is not a security property.
     mutating func apply(key: String, value: String) throws(ConfigError) -> Bool {
         switch key {
