@@ -369,6 +369,31 @@ struct GroupHarness {
         #expect(h.machine.committedOffsets(groupId: "g").isEmpty && h.machine.group("g") == nil)
     }
 
+    /// KIP-496: a Stable consumer group keeps the offsets of the topics its members subscribe
+    /// to however old they are, and loses those of other topics once their commit is as old as
+    /// the retention time; a group in the middle of a rebalance loses nothing.
+    @Test func aStableGroupLosesTheOffsetsOfTopicsItNoLongerSubscribesTo() throws {
+        var h = GroupHarness()
+        h.machine.config.offsetsRetentionMs = 60_000
+        let member = h.stableGroupOfOne()  // subscribed to "t"
+        let (kept, dropped, later) = (
+            TopicPartition(topic: "t", partition: 0), TopicPartition(topic: "gone", partition: 0), TopicPartition(topic: "gone", partition: 1))
+        let start = h.now
+        h.machine.offsetsCommitted(groupId: "g", [kept: CommittedOffset(offset: 7, commitTimestamp: start), dropped: CommittedOffset(offset: 3, commitTimestamp: start)], now: start)
+        h.machine.offsetsCommitted(groupId: "g", [later: CommittedOffset(offset: 4, commitTimestamp: start + 30_000)], now: start + 30_000)
+        #expect(h.machine.expireOffsets(now: start + 59_999).isEmpty)
+        #expect(h.machine.expireOffsets(now: start + 60_000, skipping: ["g"]).isEmpty)
+        #expect(h.machine.expireOffsets(now: start + 60_000) == [.init(groupId: "g", partitions: [dropped], groupRemoved: false)])
+        #expect(h.machine.expireOffsets(now: start + 600_000) == [.init(groupId: "g", partitions: [later], groupRemoved: false)])
+        #expect(Set(h.machine.committedOffsets(groupId: "g").keys) == [kept])
+        #expect(h.state() == .stable && h.machine.group("g")?.member(member) != nil)
+        // While the group rebalances, what its members subscribe to is not settled: nothing expires.
+        h.machine.offsetsCommitted(groupId: "g", [dropped: CommittedOffset(offset: 9, commitTimestamp: h.now)], now: h.now)
+        h.join(member: member, topics: ["t"])
+        #expect(h.state() == .completingRebalance)
+        #expect(h.machine.expireOffsets(now: h.now + 600_000).isEmpty)
+    }
+
     @Test func offsetsOfAGroupThatOnlyCommitsExpireOneByOne() {
         var h = GroupHarness()
         h.machine.config.offsetsRetentionMs = 60_000

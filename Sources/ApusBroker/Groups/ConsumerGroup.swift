@@ -1,3 +1,6 @@
+import ApusProtocol
+import NIOCore
+
 /// The states of a classic group (Kafka's `ClassicGroupState`), with their DescribeGroups names.
 public enum GroupState: String, Sendable, CaseIterable {
     case empty = "Empty"
@@ -120,6 +123,22 @@ final class ConsumerGroup {
     }
 
     func staticMemberId(_ instanceId: String) -> String? { staticMembers[instanceId] }
+
+    /// The topics the members subscribe to, read from their consumer-protocol metadata for the
+    /// chosen protocol (a newer version read as the newest this code knows, as Kafka reads it);
+    /// nil unless this is a consumer group whose every member's subscription can be read.
+    func subscribedTopics() -> Set<String>? {
+        guard protocolType == "consumer", let protocolName else { return nil }
+        var topics = Set<String>()
+        for member in members.values {
+            guard var metadata = member.metadata(for: protocolName), let version = metadata.readInteger(as: Int16.self),
+                let subscription = try? ConsumerProtocolSubscription(
+                    from: &metadata, version: min(max(version, 0), ConsumerProtocolSubscription.validVersions.upperBound))
+            else { return nil }
+            topics.formUnion(subscription.topics)
+        }
+        return topics
+    }
 
     /// Whether a joining member's protocols fit the group: a protocol type and at least one
     /// protocol for an empty group, otherwise the same type and a protocol every member supports.

@@ -526,24 +526,32 @@ struct GroupStateMachine {
 
     /// Expires committed offsets as Kafka does (`offsets.retention.minutes`, KIP-211): a group
     /// that uses group management (it has a protocol type) loses all its offsets once it has
-    /// been Empty for the retention time, and never while it has members; a group that only
-    /// commits (no protocol type) loses each offset once its commit is that old. An Empty group
-    /// left without offsets or members is removed. Groups in `skipping` (a commit of theirs is
-    /// being written) are left for the next pass.
+    /// been Empty for the retention time; a group that only commits (no protocol type) loses
+    /// each offset once its commit is that old; a Stable consumer group loses the offsets of
+    /// topics none of its members subscribes to once their commit is that old (KIP-496), and
+    /// keeps the others however old. An Empty group left without offsets or members is removed.
+    /// Groups in `skipping` (a commit of theirs is being written) are left for the next pass.
     mutating func expireOffsets(now: Int64, skipping: Set<String> = []) -> [ExpiredOffsets] {
         let retention = config.offsetsRetentionMs
         var expired: [ExpiredOffsets] = []
         for groupId in groups.keys.sorted() where !skipping.contains(groupId) {
-            guard let group = groups[groupId], group.state == .empty, group.pendingMembers.isEmpty else { continue }
+            guard let group = groups[groupId], group.pendingMembers.isEmpty else { continue }
             let committed = offsets.offsets(of: groupId)
             let partitions: [TopicPartition]
-            if group.protocolType != nil {
+            switch group.state {
+            case .empty where group.protocolType != nil:
                 partitions = now - group.stateTimestamp >= retention ? committed.keys.sorted() : []
-            } else {
+            case .empty:
                 partitions = committed.filter { now - $0.value.commitTimestamp >= retention }.keys.sorted()
+            case .stable:
+                guard let subscribed = group.subscribedTopics() else { continue }
+                partitions = committed.filter { !subscribed.contains($0.key.topic) && now - $0.value.commitTimestamp >= retention }
+                    .keys.sorted()
+            default:
+                continue
             }
             for partition in partitions { offsets.delete(groupId, partition) }
-            let removed = offsets.offsets(of: groupId).isEmpty && group.members.isEmpty
+            let removed = group.state == .empty && offsets.offsets(of: groupId).isEmpty && group.members.isEmpty
             if removed {
                 group.transition(to: .dead, now: now)
                 groups[groupId] = nil
