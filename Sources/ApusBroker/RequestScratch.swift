@@ -25,12 +25,16 @@ final class RequestScratch {
     /// A buffer grown past this by an unusual answer is let go rather than kept.
     private static let keptBufferCapacity = 64 * 1024
 
-    /// Drops the records the last Produce request held: slices of the connection's read
-    /// buffer, which they would otherwise keep alive until the next Produce.
+    /// Drops the records (and any unknown tagged fields) the last Produce request held: slices
+    /// of the connection's read buffer, which they would otherwise keep alive until the next
+    /// Produce, and keep the frame decoder from reusing it.
     func releaseProduceRecords() {
+        produceRequest.unknownTaggedFields.removeAll(keepingCapacity: true)
         for topic in produceRequest.topicData.indices {
+            produceRequest.topicData[topic].unknownTaggedFields.removeAll(keepingCapacity: true)
             for partition in produceRequest.topicData[topic].partitionData.indices {
                 produceRequest.topicData[topic].partitionData[partition].records = nil
+                produceRequest.topicData[topic].partitionData[partition].unknownTaggedFields.removeAll(keepingCapacity: true)
             }
         }
     }
