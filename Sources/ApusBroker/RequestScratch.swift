@@ -14,6 +14,9 @@ final class RequestScratch {
     /// The connection's last Fetch request, decoded over the one before (a fetch that waits
     /// keeps a copy, and the next decode then makes new storage).
     var fetchRequest = FetchRequest()
+    /// The last fetch operation, reused for the next Fetch when it is answered and nothing else
+    /// holds it (a fetch still waiting is held by its timer and wake-up closures).
+    private var lastFetchOperation: FetchOperation?
     /// The parts of the last Fetch answer: slices of ``responseBuffer`` and file ranges.
     private var responseParts: [ResponseFrame.Part] = []
     /// A Produce response of one topic and one partition, its fields set for each answer.
@@ -69,6 +72,18 @@ final class RequestScratch {
         responseBuffer.clear()
         ApusBroker.encodeFrame(into: &responseBuffer, correlationId: correlationId, apiKey: apiKey, version: version, body: body)
         return responseBuffer
+    }
+
+    /// An operation to serve `request`: the last one when it can be reused, else a new one
+    /// (kept for the next).
+    func fetchOperation(for request: FetchRequest, context: RequestContext) -> FetchOperation {
+        if lastFetchOperation != nil, isKnownUniquelyReferenced(&lastFetchOperation), let reusable = lastFetchOperation, reusable.isDone {
+            reusable.reuse(for: request, context: context)
+            return reusable
+        }
+        let made = FetchOperation(request: request, context: context, copyRecords: false)
+        lastFetchOperation = made
+        return made
     }
 
     /// A Fetch answer's frame: `body` encoded into the reused buffer, then cut by `splicer`

@@ -92,10 +92,23 @@ struct RecordsSplicer {
 
     /// A splicer for up to `capacity` file slices without further allocation.
     init(capacity: Int = 0) {
-        guard capacity > 0 else { return }
+        reset(capacity: capacity)
+    }
+
+    /// Empties the splicer for a new response of up to `capacity` file slices, keeping its
+    /// storage (and its markers, when there are enough).
+    mutating func reset(capacity: Int) {
+        slices.removeAll(keepingCapacity: true)
         slices.reserveCapacity(capacity)
+        guard markers.readableBytes < 16 * capacity else { return }
+        markers = ByteBuffer()
         markers.reserveCapacity(16 * capacity)
         for number in 0..<capacity { Self.writeMarker(prefix, number, into: &markers) }
+    }
+
+    /// Drops the slices (and so the segment files they hold open), keeping the storage.
+    mutating func releaseSlices() {
+        slices.removeAll(keepingCapacity: true)
     }
 
     private static func writeMarker(_ prefix: UInt64, _ number: Int, into buffer: inout ByteBuffer) {

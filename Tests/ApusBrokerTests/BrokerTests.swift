@@ -276,6 +276,18 @@ func createTopic(_ client: TestClient, _ name: String, partitions: Int32 = 1) th
                 #expect(batches.first?.records.first?.value == Array("late \(woken)".utf8))
                 ends[woken] += 1
             }
+            // The connection reuses one fetch operation: answers shrink and grow with the requests.
+            let unknown = try client.call(fetchRequest(topic: "multi", partition: 9, offset: 0), version: 12)
+            #expect(unknown.responses.count == 1 && unknown.responses[0].partitions.count == 1)
+            #expect(unknown.responses[0].partitions[0].errorCode == KafkaErrorCode.unknownTopicOrPartition.rawValue)
+            #expect(unknown.responses[0].partitions[0].records?.readableBytes == 0)
+            request.maxBytes = 50 << 20
+            let again = try client.call(request, version: 12)
+            #expect(again.responses.map(\.topic) == ["multi", "solo"])
+            #expect(again.responses.flatMap(\.partitions).map(\.partitionIndex) == [4, 0, 3, 1, 2, 0])
+            #expect(again.responses.flatMap(\.partitions).allSatisfy { $0.errorCode == 0 && ($0.records?.readableBytes ?? 0) > 0 })
+            let expectedEnds: [Int64] = [4, 0, 3, 1, 2].map { ends[$0] }
+            #expect(again.responses[0].partitions.map(\.highWatermark) == expectedEnds)
         }
     }
 

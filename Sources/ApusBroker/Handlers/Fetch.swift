@@ -17,28 +17,34 @@ enum FetchHandler: APIHandler {
         if request.sessionId != 0 {
             return context.eventLoop.makeSucceededFuture(sessionNotFound)
         }
-        switch FetchOperation(request: request, context: context, copyRecords: true).start() {
-        case .now(let response, _): return context.eventLoop.makeSucceededFuture(response)
+        let operation = FetchOperation(request: request, context: context, copyRecords: true)
+        switch operation.start() {
+        case .now: return context.eventLoop.makeSucceededFuture(operation.response)
         case .later(let future): return future.map { response, _ in response }
         }
     }
 
     /// Like the default, but the records go out with sendfile straight from the segment files,
     /// and a fetch whose partitions are on the connection's loop and that need not wait is
-    /// answered while its request is read, with no future.
+    /// answered while its request is read, with no future. The connection's previous fetch
+    /// operation is reused when nothing holds it any more (``RequestScratch``), so such an
+    /// answer allocates only for its file ranges.
     static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> PendingResponse {
         let scratch = context.scratch.value
         try scratch.fetchRequest.decode(from: &body, version: context.apiVersion)
         if scratch.fetchRequest.sessionId != 0 {
             return .ready(responseFrame(sessionNotFound, correlationId: context.header.correlationId, version: context.apiVersion))
         }
-        switch FetchOperation(request: scratch.fetchRequest, context: context, copyRecords: false).start() {
-        case .now(let response, let splicer):
+        let operation = scratch.fetchOperation(for: scratch.fetchRequest, context: context)
+        switch operation.start() {
+        case .now:
             // Answered on the connection's loop: encoded into the connection's reused buffer.
             let version = context.apiVersion
-            return .ready(scratch.fetchResponseFrame(correlationId: context.header.correlationId, version: version, splicer: splicer) {
-                response.write(to: &$0, version: version)
-            })
+            let frame = scratch.fetchResponseFrame(correlationId: context.header.correlationId, version: version, splicer: operation.splicer) {
+                operation.response.write(to: &$0, version: version)
+            }
+            operation.release()
+            return .ready(frame)
         case .later(let future):
             return .later(future.map { response, splicer in encode(response, splicer: splicer, context: context) })
         }
@@ -73,19 +79,21 @@ final class FetchOperation {
     /// from the segment file (or, with `copyRecords`, the records themselves).
     typealias Answer = (FetchResponse, RecordsSplicer)
 
-    /// The answer now, or when data arrives or the wait ends.
+    /// Answered before ``start()`` returned (``response`` and ``splicer`` hold the answer), or
+    /// when data arrives or the wait ends.
     enum Outcome {
-        case now(Answer)
+        case now
         case later(EventLoopFuture<Answer>)
     }
 
-    private let request: FetchRequest
-    private let context: RequestContext
-    private let copyRecords: Bool
-    private var response: FetchResponse
+    private var request: FetchRequest
+    private var context: RequestContext
+    private var copyRecords: Bool
+    /// The answer, filled in when the fetch answers.
+    private(set) var response = FetchResponse(errorCode: 0, sessionId: 0)
+    /// The file ranges of ``response``'s records.
+    private(set) var splicer = RecordsSplicer()
     private var targets: [Target] = []
-    /// Set when the fetch was answered before ``start()`` returned.
-    private var answer: Answer?
     /// Made only when the answer comes later.
     private var promise: EventLoopPromise<Answer>?
     private var deadline: NIODeadline
@@ -104,29 +112,65 @@ final class FetchOperation {
         self.context = context
         self.copyRecords = copyRecords
         self.deadline = .now() + .milliseconds(Int64(max(0, request.maxWaitMs)))
-        self.response = FetchResponse(errorCode: 0, sessionId: 0)
-        response.responses.reserveCapacity(request.topics.count)
+        prepare()
+    }
+
+    /// Whether the operation has answered and waits for nothing (no timer, promise or
+    /// registration): then, held by nothing else, it may serve another request.
+    var isDone: Bool { finished && promise == nil && wake == nil && timeout == nil && registrations.isEmpty }
+
+    /// Makes this operation, done (``isDone``) and held by nothing else, serve `request`,
+    /// keeping the storage of its response, targets and splicer.
+    func reuse(for request: FetchRequest, context: RequestContext) {
+        assert(isDone)
+        self.request = request
+        self.context = context
+        copyRecords = false
+        deadline = .now() + .milliseconds(Int64(max(0, request.maxWaitMs)))
+        finished = false
+        reading = false
+        wokenWhileReading = false
+        pendingReads = 0
+        prepare()
+    }
+
+    /// Drops what the answer held of the segment files (their slices), once it is encoded, so
+    /// that an operation kept for reuse keeps no file open, and its copy of the request, so
+    /// that the connection decodes the next one in place.
+    func release() {
+        targets.removeAll(keepingCapacity: true)
+        splicer.releaseSlices()
+        request = FetchRequest()
+    }
+
+    /// Lists every requested partition in the response (errors for those it may not read or
+    /// this broker does not have) and the others as targets, reusing the arrays' storage.
+    private func prepare() {
+        response.errorCode = 0
+        response.sessionId = 0
+        response.throttleTimeMs = 0
+        response.responses.resize(to: request.topics.count) { FetchResponse.FetchableTopicResponse() }
+        targets.removeAll(keepingCapacity: true)
         for (topicIndex, topic) in request.topics.enumerated() {
-            var topicResponse = FetchResponse.FetchableTopicResponse(topic: topic.topic, topicId: topic.topicId)
-            topicResponse.partitions.reserveCapacity(topic.partitions.count)
+            response.responses[topicIndex].topic = topic.topic
+            response.responses[topicIndex].topicId = topic.topicId
+            response.responses[topicIndex].partitions.resize(to: topic.partitions.count) { FetchResponse.PartitionData() }
             let readable = context.isAuthorized(.read, .topic, topic.topic)
             for (partitionIndex, requested) in topic.partitions.enumerated() {
-                var data = FetchResponse.PartitionData(
-                    partitionIndex: requested.partition, errorCode: 0, highWatermark: -1, lastStableOffset: -1,
-                    logStartOffset: -1, abortedTransactions: [], preferredReadReplica: -1, records: ByteBuffer())
+                var errorCode: Int16 = 0
                 if !readable {
-                    data.errorCode = KafkaErrorCode.topicAuthorizationFailed.rawValue
+                    errorCode = KafkaErrorCode.topicAuthorizationFailed.rawValue
                 } else if let partition = context.broker.topics.partition(topic.topic, requested.partition) {
-                    if targets.isEmpty { targets.reserveCapacity(request.topics.count == 1 ? topic.partitions.count : 8) }
                     targets.append(Target(
                         topicIndex: topicIndex, partitionIndex: partitionIndex, partition: partition,
                         fetchOffset: requested.fetchOffset, maxBytes: Int(max(0, requested.partitionMaxBytes))))
                 } else {
-                    data.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
+                    errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
                 }
-                topicResponse.partitions.append(data)
+                response.responses[topicIndex].partitions[partitionIndex] = FetchResponse.PartitionData(
+                    partitionIndex: requested.partition, errorCode: errorCode, highWatermark: -1, lastStableOffset: -1,
+                    logStartOffset: -1, abortedTransactions: [], preferredReadReplica: -1, records: ByteBuffer())
             }
-            response.responses.append(topicResponse)
         }
     }
 
@@ -134,7 +178,7 @@ final class FetchOperation {
     /// wait, else later.
     func start() -> Outcome {
         read()
-        if let answer { return .now(answer) }
+        if finished { return .now }
         let promise = context.eventLoop.makePromise(of: Answer.self)
         self.promise = promise
         return .later(promise.futureResult)
@@ -263,7 +307,8 @@ final class FetchOperation {
         for (partition, id) in registrations { partition.cancelWait(id) }
         registrations.removeAll()
         wake = nil  // it holds this operation: a cycle until now
-        var splicer = RecordsSplicer(capacity: copyRecords ? 0 : targets.count)
+        timeout = nil
+        splicer.reset(capacity: copyRecords ? 0 : targets.count)
         var total = 0
         for target in targets {
             let read = target.read
@@ -280,11 +325,23 @@ final class FetchOperation {
             // Empty, not null, when there is nothing: librdkafka 2.0.2 cannot parse a null records field.
             response.responses[target.topicIndex].partitions[target.partitionIndex].update(read, records: records)
         }
-        let answer = (response, splicer)
         if let promise {
-            promise.succeed(answer)
+            self.promise = nil
+            promise.succeed((response, splicer))
+            release()
+        }
+    }
+}
+
+extension Array {
+    /// Grows (with `blank()`) or shrinks to `count` elements, keeping the storage and the
+    /// elements that stay.
+    fileprivate mutating func resize(to count: Int, blank: () -> Element) {
+        if self.count > count {
+            removeLast(self.count - count)
         } else {
-            self.answer = answer
+            reserveCapacity(count)
+            while self.count < count { append(blank()) }
         }
     }
 }
