@@ -42,13 +42,6 @@ final class RequestScratch {
         }
     }
 
-    /// Moves the decoded Produce request out, for a path that keeps it past this request.
-    func takeProduceRequest() -> ProduceRequest {
-        var taken = ProduceRequest()
-        swap(&taken, &produceRequest)
-        return taken
-    }
-
     /// The frame of a Produce response for one partition of `topic`.
     func produceResponseFrame(
         topic: String, _ partition: ProduceResponse.PartitionProduceResponse, correlationId: Int32, version: Int16

@@ -209,6 +209,45 @@ func createTopic(_ client: TestClient, _ name: String, partitions: Int32 = 1) th
         }
     }
 
+    /// A Produce request for several partitions, on the connection's loop and others, some
+    /// refused: each partition is answered in request order with its own base offset or error;
+    /// with acks=0 nothing is answered, and a refused partition closes the connection.
+    @Test func produceOfPartitionsOnSeveralLoopsAnswersEachPartition() async throws {
+        try await withBroker(settings: [("num.network.threads", "3")]) { _, port in
+            let client = try TestClient(port: port)
+            try createTopic(client, "many", partitions: 4)
+            try createTopic(client, "few", partitions: 2)
+            var corrupt = try batch(["x"])
+            corrupt.setInteger(UInt8(0xFF), at: corrupt.writerIndex - 1)
+            func request(acks: Int16, bad: Bool) throws -> ProduceRequest {
+                ProduceRequest(acks: acks, timeoutMs: 5000, topicData: [
+                    .init(name: "many", partitionData: try [3, 0, 2, 1].map { .init(index: $0, records: try batch(["m\($0)-a", "m\($0)-b"])) }
+                        + (bad ? [.init(index: 7, records: try batch(["nowhere"]))] : [])),
+                    .init(name: "few", partitionData: [.init(index: 1, records: bad ? corrupt : try batch(["f1"])), .init(index: 0, records: try batch(["f0"]))]),
+                ])
+            }
+            for round in 0..<2 {
+                let answer = try client.call(try request(acks: 1, bad: true), version: 9)
+                #expect(answer.responses.map(\.name) == ["many", "few"])
+                let many = answer.responses[0].partitionResponses
+                #expect(many.map(\.index) == [3, 0, 2, 1, 7])
+                #expect(many.prefix(4).allSatisfy { $0.errorCode == 0 && $0.baseOffset == Int64(round * 2) })
+                #expect(many[4].errorCode == KafkaErrorCode.unknownTopicOrPartition.rawValue)
+                let few = answer.responses[1].partitionResponses
+                #expect(few.map(\.index) == [1, 0] && few.map(\.errorCode) == [KafkaErrorCode.corruptMessage.rawValue, 0])
+                #expect(few[1].baseOffset == Int64(round))
+            }
+            // acks=0: no answer; the next request on the connection is answered as usual.
+            try client.sendRaw(client.frame(try request(acks: 0, bad: false), version: 9).bytes)
+            let fetched = try client.call(fetchRequest(topic: "few", partition: 1, offset: 0), version: 11)
+            let stored = try RecordBatchDecoder.decodeAll(Array(try #require(fetched.responses[0].partitions[0].records).readableBytesView))
+            #expect(stored.flatMap(\.records).compactMap(\.value) == [Array("f1".utf8)])
+            // acks=0 with a refused partition: the connection is closed, as Kafka does.
+            try client.sendRaw(client.frame(try request(acks: 0, bad: true), version: 9).bytes)
+            #expect(client.isClosedByPeer())
+        }
+    }
+
     /// A fetch of partitions owned by several event loops, some on the connection's own loop
     /// (read at once) and some on others (read there and handed back), in the int32-prefixed
     /// (v11) and compact (v12) records encodings: every partition's batches come back byte for

@@ -34,9 +34,12 @@ enum ProduceHandler: APIHandler {
         defer { scratch.releaseProduceRecords() }
         let correlationId = context.header.correlationId
         guard scratch.produceRequest.topicData.count == 1, scratch.produceRequest.topicData[0].partitionData.count == 1 else {
-            return .later(handle(scratch.takeProduceRequest(), context: context).map { response in
-                response.map { responseFrame($0, correlationId: correlationId, version: version) }
-            })
+            switch ProduceOperation(scratch.produceRequest, context: context).start() {
+            case .now(let response):
+                return ready { try response.get().map { responseFrame($0, correlationId: correlationId, version: version) } }
+            case .later(let future):
+                return .later(future.map { response in response.map { responseFrame($0, correlationId: correlationId, version: version) } })
+            }
         }
         let topic = scratch.produceRequest.topicData[0].name
         let data = scratch.produceRequest.topicData[0].partitionData[0]
@@ -68,37 +71,22 @@ enum ProduceHandler: APIHandler {
     }
 
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<ProduceResponse?> {
-        let topicFutures = request.topicData.map { topicData in
-            EventLoopFuture.whenAllSucceed(
-                topicData.partitionData.map { data in
-                    let promise = context.eventLoop.makePromise(of: PartitionResponse.self)
-                    switch prepare(topicData.name, data, acks: request.acks, context: context) {
-                    case .refused(let refusal):
-                        promise.succeed(refusal)
-                    case .append(let partition, let records):
-                        partition.append(records, waitForFlush: request.acks != 0) { result in
-                            promise.succeed(response(to: result, topic: topicData.name, data: data, context: context))
-                        }
-                    }
-                    return promise.futureResult
-                }, on: context.eventLoop
-            ).map { ProduceResponse.TopicProduceResponse(name: topicData.name, partitionResponses: $0) }
-        }
-        return EventLoopFuture.whenAllSucceed(topicFutures, on: context.eventLoop).flatMapThrowing {
-            try answer($0, acks: request.acks)
+        switch ProduceOperation(request, context: context).start() {
+        case .now(let response): return context.eventLoop.makeCompletedFuture(response)
+        case .later(let future): return future
         }
     }
 
     /// What to do with one partition's data: refuse it with this answer, or append these
     /// records to this partition.
-    private enum Prepared {
+    fileprivate enum Prepared {
         case refused(PartitionResponse)
         case append(Partition, records: ByteBuffer)
     }
 
     /// Checks one partition's data (authorization, acks, the partition, the batch's framing)
     /// before it is appended.
-    private static func prepare(_ topic: String, _ data: Request.PartitionProduceData, acks: Int16, context: RequestContext) -> Prepared {
+    fileprivate static func prepare(_ topic: String, _ data: Request.PartitionProduceData, acks: Int16, context: RequestContext) -> Prepared {
         guard context.isAuthorized(.write, .topic, topic) else {
             return .refused(failure(data.index, .topicAuthorizationFailed, "not authorized to write to \(topic)"))
         }
@@ -135,7 +123,7 @@ enum ProduceHandler: APIHandler {
     }
 
     /// The partition's answer to an append, counted in the metrics when it stored records.
-    private static func response(
+    fileprivate static func response(
         to result: Result<AppendInfo, Error>, topic: String, data: Request.PartitionProduceData, context: RequestContext
     ) -> PartitionResponse {
         switch result {
@@ -157,7 +145,7 @@ enum ProduceHandler: APIHandler {
     }
 
     /// The response, or none for acks=0 (whose failures close the connection instead).
-    private static func answer(_ responses: [ProduceResponse.TopicProduceResponse], acks: Int16) throws -> ProduceResponse? {
+    fileprivate static func answer(_ responses: [ProduceResponse.TopicProduceResponse], acks: Int16) throws -> ProduceResponse? {
         if acks == 0 {
             if let failed = responses.lazy.flatMap(\.partitionResponses).first(where: { $0.errorCode != 0 }) {
                 throw AcksZeroProduceFailed(code: failed.errorCode, message: failed.errorMessage ?? "")
@@ -169,6 +157,80 @@ enum ProduceHandler: APIHandler {
 
     static func failure(_ index: Int32, _ code: KafkaErrorCode, _ message: String) -> PartitionResponse {
         PartitionResponse(index: index, errorCode: code.rawValue, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1, errorMessage: message)
+    }
+}
+
+/// A Produce request of several partitions in progress, confined to the connection's event
+/// loop. Each partition's batch is appended on its partition's loop: at once for those this
+/// loop owns (``Partition/appendNow(_:waitForFlush:)``), else by a completion that hands its
+/// answer back to this loop; a counter, not futures, tells when the last one is in. When every
+/// append was answered at once, so is the request.
+final class ProduceOperation {
+    typealias PartitionResponse = ProduceResponse.PartitionProduceResponse
+
+    /// The answer now (nil for acks=0; a failure closes the connection), or later.
+    enum Outcome {
+        case now(Result<ProduceResponse?, Error>)
+        case later(EventLoopFuture<ProduceResponse?>)
+    }
+
+    private let context: RequestContext
+    private let acks: Int16
+    private var response: ProduceResponse
+    /// Appends whose answer has not come back, plus one while ``start()`` runs.
+    private var pending = 1
+    /// Made only when an answer comes later.
+    private var promise: EventLoopPromise<ProduceResponse?>?
+    private var batches: [(topicIndex: Int, partitionIndex: Int, topic: String, data: ProduceRequest.PartitionProduceData)] = []
+
+    init(_ request: ProduceRequest, context: RequestContext) {
+        self.context = context
+        self.acks = request.acks
+        response = ProduceResponse(responses: request.topicData.map { topic in
+            .init(name: topic.name, partitionResponses: Array(repeating: PartitionResponse(), count: topic.partitionData.count))
+        })
+        batches.reserveCapacity(request.topicData.reduce(0) { $0 + $1.partitionData.count })
+        for (topicIndex, topic) in request.topicData.enumerated() {
+            for (partitionIndex, data) in topic.partitionData.enumerated() {
+                batches.append((topicIndex, partitionIndex, topic.name, data))
+            }
+        }
+    }
+
+    func start() -> Outcome {
+        let loop = context.eventLoop
+        for (topicIndex, partitionIndex, topic, data) in batches {
+            switch ProduceHandler.prepare(topic, data, acks: acks, context: context) {
+            case .refused(let refusal):
+                response.responses[topicIndex].partitionResponses[partitionIndex] = refusal
+            case .append(let partition, let records):
+                if let result = partition.appendNow(records, waitForFlush: acks != 0) {
+                    response.responses[topicIndex].partitionResponses[partitionIndex] =
+                        ProduceHandler.response(to: result, topic: topic, data: data, context: context)
+                    continue
+                }
+                pending += 1
+                let (context, bound) = (context, NIOLoopBound(self, eventLoop: loop))
+                partition.append(records, waitForFlush: acks != 0) { result in
+                    let answer = ProduceHandler.response(to: result, topic: topic, data: data, context: context)
+                    loop.execute { bound.value.appended(answer, topicIndex: topicIndex, partitionIndex: partitionIndex) }
+                }
+            }
+        }
+        batches.removeAll()  // their records are the request's, which need not outlive it
+        pending -= 1
+        if pending == 0 { return .now(Result { try ProduceHandler.answer(response.responses, acks: acks) }) }
+        let promise = loop.makePromise(of: ProduceResponse?.self)
+        self.promise = promise
+        return .later(promise.futureResult)
+    }
+
+    private func appended(_ answer: PartitionResponse, topicIndex: Int, partitionIndex: Int) {
+        response.responses[topicIndex].partitionResponses[partitionIndex] = answer
+        pending -= 1
+        guard pending == 0, let promise else { return }
+        self.promise = nil
+        promise.completeWith(Result { try ProduceHandler.answer(response.responses, acks: acks) })
     }
 }
 
