@@ -57,9 +57,15 @@ enum ProduceHandler: APIHandler {
                 if acks == 0 { return answer.errorCode == 0 ? .ready(nil) : ready { try frame(answer) } }
                 return .ready(scratch.produceResponseFrame(topic: topic, answer, correlationId: correlationId, version: version))
             }
-            let promise = context.eventLoop.makePromise(of: ResponseFrame?.self)
+            // The answer is encoded back on the connection's loop, into its reused buffer.
+            let (loop, promise, scratchOnLoop) = (context.eventLoop, context.eventLoop.makePromise(of: ResponseFrame?.self), context.scratch)
             partition.append(records, waitForFlush: acks != 0) { result in
-                promise.completeWith(Result { try frame(response(to: result, topic: topic, data: data, context: context)) })
+                let answer = response(to: result, topic: topic, data: data, context: context)
+                @Sendable func complete() {
+                    if acks == 0 { return promise.completeWith(Result { try frame(answer) }) }
+                    promise.succeed(scratchOnLoop.value.produceResponseFrame(topic: topic, answer, correlationId: correlationId, version: version))
+                }
+                if loop.inEventLoop { complete() } else { loop.execute(complete) }
             }
             return .later(promise.futureResult)
         }
