@@ -163,7 +163,10 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
                     wrote = true
                 }
             }
-            if wrote { context.flush() }
+            if wrote {
+                context.flush()
+                scratch.responseWritten()
+            }
             // A failed login: its answer is out, now the connection goes.
             if session?.hasFailed == true && nextToWrite == nextSequence && !closing {
                 closing = true

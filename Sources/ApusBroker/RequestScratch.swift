@@ -67,6 +67,12 @@ final class RequestScratch {
         return responseBuffer
     }
 
+    /// Drops the last Fetch answer's parts once it is written: its file ranges hold segment
+    /// files open. (While the answer is still queued this makes the list anew, next time.)
+    func responseWritten() {
+        if !responseParts.isEmpty { responseParts.removeAll(keepingCapacity: true) }
+    }
+
     /// An operation to serve `request`: the last one when it can be reused, else a new one
     /// (kept for the next).
     func fetchOperation(for request: FetchRequest, context: RequestContext) -> FetchOperation {

@@ -165,12 +165,7 @@ struct RecordsSplicer {
     /// the records length prefix is a compact varint (flexible versions) or an int32. The
     /// frame is edited in place while it is the only reference to its bytes (each marker's
     /// prefix rewritten, the size fixed), then cut: its parts are slices of it, not copies.
-    func splice(_ frame: inout ByteBuffer, compact: Bool) -> ResponseFrame {
-        var parts: [ResponseFrame.Part] = []
-        return splice(&frame, compact: compact, into: &parts)
-    }
-
-    /// ``splice(_:compact:)`` into `parts`, whose storage is reused (emptied first).
+    /// The parts go into `parts`, whose storage is reused (emptied first).
     func splice(_ frame: inout ByteBuffer, compact: Bool, into parts: inout [ResponseFrame.Part]) -> ResponseFrame {
         guard !slices.isEmpty else { return ResponseFrame(frame) }
         let oldPrefixWidth = compact ? 1 : 4  // the prefix of a 16-byte placeholder

@@ -46,21 +46,19 @@ enum FetchHandler: APIHandler {
             operation.release()
             return .ready(frame)
         case .later(let future):
-            return .later(future.map { response, splicer in encode(response, splicer: splicer, context: context) })
+            // Completed on the connection's loop: encoded into its reused buffer too.
+            let (scratchOnLoop, correlationId, version) = (context.scratch, context.header.correlationId, context.apiVersion)
+            return .later(future.map { response, splicer in
+                scratchOnLoop.value.fetchResponseFrame(correlationId: correlationId, version: version, splicer: splicer) {
+                    response.write(to: &$0, version: version)
+                }
+            })
         }
     }
 
     /// We never hand out sessions, so an incremental fetch names one we do not know.
     private static let sessionNotFound = FetchResponse(
         errorCode: KafkaErrorCode.fetchSessionIdNotFound.rawValue, sessionId: 0, responses: [])
-
-    static func encode(_ response: FetchResponse, splicer: RecordsSplicer, context: RequestContext) -> ResponseFrame {
-        let version = context.apiVersion
-        var frame = encodeFrame(correlationId: context.header.correlationId, apiKey: .fetch, version: version, allocator: ByteBufferAllocator()) {
-            response.write(to: &$0, version: version)
-        }
-        return splicer.splice(&frame, compact: FetchResponse.isFlexible(version: version))
-    }
 }
 
 /// One fetch request in progress, confined to the connection's event loop.
