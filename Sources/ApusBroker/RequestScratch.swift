@@ -4,7 +4,8 @@ import NIOCore
 /// What one connection decodes and encodes request after request, kept so that each request
 /// reuses the storage of the one before it: a one-partition Produce answered while its request
 /// is read allocates nothing once the connection has seen its largest request, and a Fetch
-/// answered at once reuses its request, its response buffer and its list of parts.
+/// reuses its request, the connection's last fetch operation, the response buffer and the list
+/// of parts, allocating only for the file ranges it sends (and the part list, once written).
 ///
 /// Used only on the connection's event loop; it travels in ``RequestContext`` as a
 /// `NIOLoopBound`, which checks that.
