@@ -90,6 +90,36 @@ func offsetsTopicRecords(_ client: TestClient, partition: Int32) throws -> [(off
         }
     }
 
+    /// OffsetCommit v2 with a retention time: the offset is stored as OffsetCommitValue v1 with
+    /// its expire timestamp (Kafka's format for it) and expires then, long before
+    /// offsets.retention.minutes; one committed with -1 is stored as v3 and stays.
+    @Test func aCommitsOwnRetentionTimeIsStoredAndHonoured() async throws {
+        try await withBroker(settings: Self.settings + [("offsets.topic.num.partitions", "1")], configure: {
+            $0.groupCoordinator.offsetsRetentionCheckIntervalMs = 50
+        }) { broker, port in
+            try await waitForGroupCoordinator(broker)
+            let client = try TestClient(port: port)
+            try createTopic(client, "orders", partitions: 2)
+            var shortLived = commitRequest("audit", [("orders", 0, 42)])
+            shortLived.retentionTimeMs = 300
+            #expect(try client.call(shortLived, version: 2).topics[0].partitions[0].errorCode == 0)
+            #expect(try client.call(commitRequest("audit", [("orders", 1, 7)]), version: 2).topics[0].partitions[0].errorCode == 0)
+            let stored = try offsetsTopicRecords(client, partition: 0).compactMap { entry -> (Int32, Int16?, Int64?)? in
+                guard case .offset(_, let partition, let committed?) = entry.record else { return nil }
+                return (partition.partition, entry.valueVersion, committed.expireTimestamp.map { $0 - committed.commitTimestamp })
+            }
+            #expect(stored.map(\.0) == [0, 1] && stored.map(\.1) == [1, 3] && stored.map(\.2) == [300, nil])
+            let fetch = OffsetFetchRequest(groupId: "audit", topics: [.init(name: "orders", partitionIndexes: [0, 1])])
+            var offsets: [Int64] = []
+            for _ in 0..<100 {
+                offsets = try client.call(fetch, version: 1).topics[0].partitions.map(\.committedOffset)
+                if offsets.first == -1 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(offsets == [-1, 7])
+        }
+    }
+
     /// offsets.retention.minutes, shortened here to milliseconds: the offsets of a group that
     /// only commits go once they are that old, with tombstones that a restart honours.
     @Test func expiredOffsetsAreRemovedWithTombstonesThatSurviveARestart() async throws {

@@ -394,6 +394,31 @@ struct GroupHarness {
         #expect(h.machine.expireOffsets(now: h.now + 600_000).isEmpty)
     }
 
+    /// OffsetCommit v2-4's retention time: an offset with its own expire timestamp expires then,
+    /// earlier or later than `offsets.retention.minutes` would have it, in the cases where
+    /// offsets expire at all.
+    @Test func anOffsetsOwnExpireTimestampReplacesTheRetentionTime() {
+        var h = GroupHarness()
+        h.machine.config.offsetsRetentionMs = 60_000
+        let (early, late, usual) = (TopicPartition(topic: "t", partition: 0), TopicPartition(topic: "t", partition: 1), TopicPartition(topic: "t", partition: 2))
+        let start = h.now
+        h.machine.offsetsCommitted(groupId: "s", [
+            early: CommittedOffset(offset: 1, commitTimestamp: start, expireTimestamp: start + 5000),
+            late: CommittedOffset(offset: 2, commitTimestamp: start, expireTimestamp: start + 120_000),
+            usual: CommittedOffset(offset: 3, commitTimestamp: start),
+        ], now: start)
+        #expect(h.machine.expireOffsets(now: start + 4999).isEmpty)
+        #expect(h.machine.expireOffsets(now: start + 5000) == [.init(groupId: "s", partitions: [early], groupRemoved: false)])
+        #expect(h.machine.expireOffsets(now: start + 60_000) == [.init(groupId: "s", partitions: [usual], groupRemoved: false)])
+        #expect(h.machine.expireOffsets(now: start + 119_999).isEmpty)
+        #expect(h.machine.expireOffsets(now: start + 120_000) == [.init(groupId: "s", partitions: [late], groupRemoved: true)])
+        // A group with members keeps even an offset past its expire timestamp.
+        let member = h.stableGroupOfOne()
+        h.machine.offsetsCommitted(groupId: "g", [early: CommittedOffset(offset: 9, commitTimestamp: h.now, expireTimestamp: h.now + 1)], now: h.now)
+        #expect(h.machine.expireOffsets(now: h.now + 600_000).isEmpty)
+        #expect(h.machine.group("g")?.member(member) != nil)
+    }
+
     @Test func offsetsOfAGroupThatOnlyCommitsExpireOneByOne() {
         var h = GroupHarness()
         h.machine.config.offsetsRetentionMs = 60_000

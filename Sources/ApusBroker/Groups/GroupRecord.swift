@@ -37,12 +37,14 @@ enum GroupRecord: Equatable {
             key.writeInteger(Self.offsetKeyVersion)
             OffsetCommitKey(group: group, topic: partition.topic, partition: partition.partition).write(to: &key, version: Self.offsetKeyVersion)
             if let committed {
+                // Version 1, the one with an expire timestamp, only for an offset that has one, as Kafka writes.
+                let version = committed.expireTimestamp == nil ? Self.offsetValueVersion : 1
                 var buffer = ByteBuffer()
-                buffer.writeInteger(Self.offsetValueVersion)
+                buffer.writeInteger(version)
                 OffsetCommitValue(
                     offset: committed.offset, leaderEpoch: committed.leaderEpoch, metadata: committed.metadata,
-                    commitTimestamp: committed.commitTimestamp
-                ).write(to: &buffer, version: Self.offsetValueVersion)
+                    commitTimestamp: committed.commitTimestamp, expireTimestamp: committed.expireTimestamp ?? -1
+                ).write(to: &buffer, version: version)
                 value = buffer
             }
         case .groupMetadata(let group, let metadata):
@@ -70,7 +72,9 @@ enum GroupRecord: Equatable {
             var committed: CommittedOffset?
             if var value, let valueVersion {
                 let v = try OffsetCommitValue(from: &value, version: valueVersion)
-                committed = CommittedOffset(offset: v.offset, leaderEpoch: v.leaderEpoch, metadata: v.metadata, commitTimestamp: v.commitTimestamp)
+                committed = CommittedOffset(
+                    offset: v.offset, leaderEpoch: v.leaderEpoch, metadata: v.metadata, commitTimestamp: v.commitTimestamp,
+                    expireTimestamp: valueVersion == 1 && v.expireTimestamp >= 0 ? v.expireTimestamp : nil)
             }
             return .offset(group: decoded.group, partition: TopicPartition(topic: decoded.topic, partition: decoded.partition), committed)
         case 2:

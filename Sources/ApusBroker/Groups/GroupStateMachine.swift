@@ -529,7 +529,9 @@ struct GroupStateMachine {
     /// been Empty for the retention time; a group that only commits (no protocol type) loses
     /// each offset once its commit is that old; a Stable consumer group loses the offsets of
     /// topics none of its members subscribes to once their commit is that old (KIP-496), and
-    /// keeps the others however old. An Empty group left without offsets or members is removed.
+    /// keeps the others however old. An offset committed with a retention time (OffsetCommit
+    /// v2-4) expires at its own expire timestamp instead, in those same cases. An Empty group
+    /// left without offsets or members is removed.
     /// Groups in `skipping` (a commit of theirs is being written) are left for the next pass.
     mutating func expireOffsets(now: Int64, skipping: Set<String> = []) -> [ExpiredOffsets] {
         let retention = config.offsetsRetentionMs
@@ -538,14 +540,19 @@ struct GroupStateMachine {
             guard let group = groups[groupId], group.pendingMembers.isEmpty else { continue }
             let committed = offsets.offsets(of: groupId)
             let partitions: [TopicPartition]
+            // An offset with its own expire timestamp (OffsetCommit v2-4) expires then; the
+            // others once `base` is as old as the retention time.
+            func isExpired(_ offset: CommittedOffset, since base: Int64) -> Bool {
+                offset.expireTimestamp.map { now >= $0 } ?? (now - base >= retention)
+            }
             switch group.state {
             case .empty where group.protocolType != nil:
-                partitions = now - group.stateTimestamp >= retention ? committed.keys.sorted() : []
+                partitions = committed.filter { isExpired($0.value, since: group.stateTimestamp) }.keys.sorted()
             case .empty:
-                partitions = committed.filter { now - $0.value.commitTimestamp >= retention }.keys.sorted()
+                partitions = committed.filter { isExpired($0.value, since: $0.value.commitTimestamp) }.keys.sorted()
             case .stable:
                 guard let subscribed = group.subscribedTopics() else { continue }
-                partitions = committed.filter { !subscribed.contains($0.key.topic) && now - $0.value.commitTimestamp >= retention }
+                partitions = committed.filter { !subscribed.contains($0.key.topic) && isExpired($0.value, since: $0.value.commitTimestamp) }
                     .keys.sorted()
             default:
                 continue

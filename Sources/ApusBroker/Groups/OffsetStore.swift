@@ -6,12 +6,16 @@ public struct CommittedOffset: Sendable, Equatable {
     public var leaderEpoch: Int32
     public var metadata: String
     public var commitTimestamp: Int64
+    /// When the offset expires, set only by an OffsetCommit v2-4 that gave a retention time;
+    /// nil: `offsets.retention.minutes` decides.
+    public var expireTimestamp: Int64?
 
-    public init(offset: Int64, leaderEpoch: Int32 = -1, metadata: String = "", commitTimestamp: Int64) {
+    public init(offset: Int64, leaderEpoch: Int32 = -1, metadata: String = "", commitTimestamp: Int64, expireTimestamp: Int64? = nil) {
         self.offset = offset
         self.leaderEpoch = leaderEpoch
         self.metadata = metadata
         self.commitTimestamp = commitTimestamp
+        self.expireTimestamp = expireTimestamp
     }
 }
 

@@ -7,8 +7,8 @@ import NIOCore
 /// once the records are in the log. Per partition: metadata over `offset.metadata.max.bytes`
 /// gets OFFSET_METADATA_TOO_LARGE and an unknown partition UNKNOWN_TOPIC_OR_PARTITION; the
 /// group's checks (member, generation, state) apply to all. v0 (no generation) commits as a
-/// non-member (generation -1). Retention times (v2-4) are ignored: offsets are kept until the
-/// group is deleted.
+/// non-member (generation -1). A retention time (v2-4, other than -1) sets when the offsets
+/// expire, instead of `offsets.retention.minutes`, as in Kafka.
 enum OffsetCommitHandler: APIHandler {
     typealias Request = OffsetCommitRequest
     static let versions: ClosedRange<Int16> = 0...8
@@ -17,6 +17,7 @@ enum OffsetCommitHandler: APIHandler {
         let version = context.apiVersion
         let groups = context.broker.groups
         let now = currentTimeMillis()
+        let expireTimestamp = (2...4).contains(version) && request.retentionTimeMs != -1 ? now &+ request.retentionTimeMs : nil
         var partitionErrors: [[KafkaErrorCode?]] = []
         var offsets: [TopicPartition: CommittedOffset] = [:]
         let groupAllowed = context.isAuthorized(.read, .group, request.groupId)
@@ -29,7 +30,7 @@ enum OffsetCommitHandler: APIHandler {
                 guard context.broker.topics.partition(topic.name, partition.partitionIndex) != nil else { return .unknownTopicOrPartition }
                 offsets[TopicPartition(topic: topic.name, partition: partition.partitionIndex)] = CommittedOffset(
                     offset: partition.committedOffset, leaderEpoch: version >= 6 ? partition.committedLeaderEpoch : -1,
-                    metadata: partition.committedMetadata ?? "", commitTimestamp: now)
+                    metadata: partition.committedMetadata ?? "", commitTimestamp: now, expireTimestamp: expireTimestamp)
                 return nil
             })
         }
