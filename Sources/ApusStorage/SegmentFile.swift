@@ -194,8 +194,13 @@ public enum FileSystem {
             try file.sync()
         }
         try rename(temporary, path)
+        try syncDirectory(parentDirectory(of: path))
+    }
+
+    /// The directory `path` is in ("." for a bare file name).
+    public static func parentDirectory(of path: String) -> String {
         let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        try syncDirectory(directory.isEmpty ? "." : directory)
+        return directory.isEmpty ? "." : directory
     }
 
     public static func readFile(_ path: String) throws -> [UInt8]? {
@@ -226,7 +231,7 @@ public enum FileSystem {
     /// missing, so that processes (and threads) that read, change and replace a file through
     /// the same lock do not lose each other's changes.
     public static func withExclusiveLock<Result>(_ path: String, _ body: () throws -> Result) throws -> Result {
-        try createDirectory(path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/"))
+        try createDirectory(parentDirectory(of: path))
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw StorageError.io(operation: "open", path: path, errno: errno) }
         defer { close(descriptor) }

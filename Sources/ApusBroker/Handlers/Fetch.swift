@@ -204,18 +204,26 @@ final class FetchOperation {
             let (target, loop, wake) = (targets[index], context.eventLoop, mayWait ? waker() : nil)
             let bound = NIOLoopBound(self, eventLoop: loop)
             target.partition.eventLoop.execute {
-                let partition = target.partition
-                let read = partition.withLog { Self.read($0, target) }
-                let waiterId = read.slice == nil ? wake.map { partition.waitForAppend($0) } : nil
+                let (read, waiterId) = Self.read(target, waking: wake)
                 loop.execute { bound.value.readDone(index, read, waiterId: waiterId) }
             }
         }
         for index in targets.indices where targets[index].partition.eventLoop.inEventLoop {
-            let partition = targets[index].partition
-            let read = partition.withLog { Self.read($0, targets[index]) }
-            record(index, read, waiterId: mayWait && read.slice == nil ? partition.waitForAppend(waker()) : nil)
+            let (read, waiterId) = Self.read(targets[index], waking: mayWait ? waker() : nil)
+            record(index, read, waiterId: waiterId)
         }
         readDone(nil, nil, waiterId: nil)
+    }
+
+    /// Reads one target, on its partition's loop; when it has nothing and the fetch may wait
+    /// (`wake` is made only then), registers `wake` for the partition's next append.
+    private static func read(
+        _ target: Target, waking wake: @autoclosure () -> (@Sendable () -> Void)?
+    ) -> (PartitionRead, waiterId: UInt64?) {
+        let partition = target.partition
+        let read = partition.withLog { Self.read($0, target) }
+        guard read.slice == nil, let wake = wake() else { return (read, nil) }
+        return (read, partition.waitForAppend(wake))
     }
 
     /// Reads started by ``read()`` whose results have not come back, plus one while it runs.

@@ -35,13 +35,13 @@ public final class BrokerSecurity: Sendable {
         credentials = Mutex((credentialStore.version, try credentialStore.load()))
         authorizerEnabled = config.security.authorizerEnabled
         authorizer = Mutex(Self.makeAuthorizer(authorizerEnabled ? try aclStore.load() : [], config.security))
-        listenerConfigs = Dictionary(config.listeners.map { ($0.name, config.security(for: $0)) }, uniquingKeysWith: { first, _ in first })
+        let scoped = Dictionary(config.listeners.map { ($0.name, config.security(for: $0)) }, uniquingKeysWith: { first, _ in first })
         var contexts: [String: NIOSSLContext] = [:]
         for listener in config.listeners where listener.securityProtocol.usesTLS {
-            let scoped = config.security(for: listener)
-            guard let keystore = scoped.keystoreLocation else { continue }  // validate() refuses this
-            contexts[listener.name] = try Self.makeTLSContext(scoped, keystore: keystore)
+            guard let settings = scoped[listener.name], let keystore = settings.keystoreLocation else { continue }  // validate() refuses this
+            contexts[listener.name] = try Self.makeTLSContext(settings, keystore: keystore)
         }
+        listenerConfigs = scoped
         tlsContexts = contexts
     }
 

@@ -15,7 +15,7 @@ enum SecurityFile {
 
     /// Replaces the file (creating its directory if needed).
     static func write(_ contents: some Encodable, to path: String) throws {
-        try FileSystem.createDirectory(path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/"))
+        try FileSystem.createDirectory(FileSystem.parentDirectory(of: path))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try FileSystem.writeAtomically(path, contents: Array(try encoder.encode(contents)))
