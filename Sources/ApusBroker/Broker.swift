@@ -137,7 +137,7 @@ public final class Broker: Sendable {
                     if let tlsContext {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
                     }
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maximumFrameSize: maximumFrame)))
+                    try channel.pipeline.syncOperations.addHandler(RequestFrameDecoder(maximumFrameSize: maximumFrame))
                     try channel.pipeline.syncOperations.addHandler(KafkaConnectionHandler(broker: context, listener: listener, logger: logger))
                 }
             }

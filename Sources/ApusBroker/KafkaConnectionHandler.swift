@@ -14,7 +14,7 @@ import NIOTLS
 /// client has authenticated; anything else closes the connection, as Kafka does. A failed
 /// login is answered, then the connection closes.
 final class KafkaConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
+    typealias InboundIn = RequestFrame
     typealias OutboundOut = IOData
 
     /// Stop reading when this many responses are pending, resume when they drain.
@@ -29,7 +29,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     private var completed: [Int: ResponseFrame?] = [:]
     private var readingPaused = false
     /// Requests read but not started, because too many are in progress.
-    private var waitingFrames = CircularBuffer<ByteBuffer>()
+    private var waitingFrames = CircularBuffer<RequestFrame>()
     private var closing = false
     private var draining = false
     /// Whether ``writeReady(context:)`` is running, and whether it must make another pass.
@@ -73,15 +73,14 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     }
 
     /// Decodes and starts one request; its response is written when its turn comes.
-    private func start(_ request: ByteBuffer, context: ChannelHandlerContext) {
-        var frame = request
+    private func start(_ frame: RequestFrame, context: ChannelHandlerContext) {
         let sequence = nextSequence
         nextSequence += 1
         let started = NIODeadline.now()
         let pending: PendingResponse
         let apiName: String
         do {
-            (pending, apiName) = try dispatch(&frame, eventLoop: context.eventLoop)
+            (pending, apiName) = try dispatch(frame, eventLoop: context.eventLoop)
         } catch {
             logger.warning("closing connection: bad request", metadata: ["error": "\(error)"])
             closing = true
@@ -182,8 +181,25 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     }
 
     /// Decodes the header and starts the handler. Throws for what must close the connection.
-    private func dispatch(_ frame: inout ByteBuffer, eventLoop: EventLoop) throws -> (PendingResponse, String) {
+    ///
+    /// A Produce request that arrived in several buffers is taken apart
+    /// (``ScatteredProduceRequest``) so that its records are appended from those buffers;
+    /// any other scattered frame is gathered into one buffer.
+    private func dispatch(_ request: RequestFrame, eventLoop: EventLoop) throws -> (PendingResponse, String) {
         guard let session, !session.hasFailed else { throw SaslStateError("request after a failed authentication") }
+        var frame: ByteBuffer
+        switch request {
+        case .whole(let buffer):
+            frame = buffer
+        case .scattered(let parts):
+            if !session.expectsRawToken, let produce = try? ScatteredProduceRequest(parts) {
+                frame = produce.skeleton
+                scratch.scatteredProduce = produce
+            } else {
+                frame = request.gathered
+            }
+        }
+        defer { scratch.scatteredProduce = nil }
         if session.expectsRawToken {
             return (.ready(rawTokenResponse(frame, session: session)), "SaslAuthenticate")
         }

@@ -48,7 +48,7 @@ public final class Partition: Sendable {
     /// Appends the records, then wakes waiting fetches. When the flush policy
     /// (`flush.messages`) asks for a sync and `waitForFlush` is set, the future completes only
     /// after the sync.
-    func append(_ records: ByteBuffer, waitForFlush: Bool) -> EventLoopFuture<AppendInfo> {
+    func append(_ records: ProducedRecords, waitForFlush: Bool) -> EventLoopFuture<AppendInfo> {
         let promise = eventLoop.makePromise(of: AppendInfo.self)
         append(records, waitForFlush: waitForFlush) { promise.completeWith($0) }
         return promise.futureResult
@@ -57,7 +57,7 @@ public final class Partition: Sendable {
     /// ``append(_:waitForFlush:)`` with a completion instead of a future, called once on
     /// ``eventLoop``: the Produce path allocates no future or promise for it.
     func append(
-        _ records: ByteBuffer, waitForFlush: Bool, completion: @escaping @Sendable (Result<AppendInfo, Error>) -> Void
+        _ records: ProducedRecords, waitForFlush: Bool, completion: @escaping @Sendable (Result<AppendInfo, Error>) -> Void
     ) {
         if eventLoop.inEventLoop {
             appendOnLoop(records, waitForFlush: waitForFlush, completion: completion)
@@ -69,7 +69,7 @@ public final class Partition: Sendable {
     /// Appends at once when called on ``eventLoop`` and the answer need not wait for a sync:
     /// the one-partition Produce path then needs no closure or promise. Nil otherwise, for
     /// ``append(_:waitForFlush:completion:)``.
-    func appendNow(_ records: ByteBuffer, waitForFlush: Bool) -> Result<AppendInfo, Error>? {
+    func appendNow(_ records: ProducedRecords, waitForFlush: Bool) -> Result<AppendInfo, Error>? {
         guard eventLoop.inEventLoop, !answerMayWaitForFlush(waitForFlush) else { return nil }
         return appendRecords(records, onFlush: nil)
     }
@@ -81,7 +81,7 @@ public final class Partition: Sendable {
     }
 
     private func appendOnLoop(
-        _ records: ByteBuffer, waitForFlush: Bool, completion: @escaping @Sendable (Result<AppendInfo, Error>) -> Void
+        _ records: ProducedRecords, waitForFlush: Bool, completion: @escaping @Sendable (Result<AppendInfo, Error>) -> Void
     ) {
         guard answerMayWaitForFlush(waitForFlush) else {
             return completion(appendRecords(records, onFlush: nil))
@@ -108,10 +108,10 @@ public final class Partition: Sendable {
 
     /// Appends on ``eventLoop`` and wakes waiting fetches.
     private func appendRecords(
-        _ records: ByteBuffer, onFlush: (@Sendable (Result<Int64, StorageError>) -> Void)?
+        _ records: ProducedRecords, onFlush: (@Sendable (Result<Int64, StorageError>) -> Void)?
     ) -> Result<AppendInfo, Error> {
         let log = self.log.value
-        let result = Result { try records.withUnsafeReadableBytes { try log.append($0, onFlush: onFlush) } }
+        let result = Result { try records.withPieces { try log.append($0, onFlush: onFlush) } }
         if case .success = result { wakeWaiters() }
         return result
     }

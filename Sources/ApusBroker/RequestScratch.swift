@@ -12,6 +12,9 @@ import NIOCore
 final class RequestScratch {
     /// The connection's last Produce request, decoded over the one before.
     var produceRequest = ProduceRequest()
+    /// Where the records of the Produce request being handled are, when it arrived in several
+    /// buffers (its decoded records are then empty); set only while it is dispatched.
+    var scatteredProduce: ScatteredProduceRequest?
     /// The connection's last Fetch request, decoded over the one before (a fetch that waits
     /// keeps a copy, and the next decode then makes new storage).
     var fetchRequest = FetchRequest()

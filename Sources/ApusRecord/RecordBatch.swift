@@ -133,17 +133,23 @@ public struct RecordBatchHeader: Sendable, Equatable {
 
     /// Checks length and magic, but not the CRC: enough to step over a batch.
     public static func peek(_ bytes: UnsafeRawBufferPointer) throws -> RecordBatchHeader {
+        try peek(bytes, available: bytes.count)
+    }
+
+    /// ``peek(_:)`` for a batch whose bytes are not all in one buffer: `headerBytes` starts
+    /// with its header, and `available` bytes of it (and of what follows) are there in all.
+    public static func peek(_ headerBytes: UnsafeRawBufferPointer, available: Int) throws -> RecordBatchHeader {
         typealias L = RecordBatchLayout
-        guard bytes.count >= L.headerSize else {
-            throw RecordError.truncated(needed: L.headerSize, available: bytes.count)
+        guard headerBytes.count >= L.headerSize, available >= L.headerSize else {
+            throw RecordError.truncated(needed: L.headerSize, available: min(headerBytes.count, available))
         }
-        let header = RecordBatchHeader(unchecked: bytes)
+        let header = RecordBatchHeader(unchecked: headerBytes)
         guard header.batchLength >= Int32(L.headerSize - L.logOverhead) else {
             throw RecordError.invalidLength("batchLength \(header.batchLength) is smaller than the header")
         }
         guard header.magic == L.currentMagic else { throw RecordError.unsupportedMagic(header.magic) }
-        guard header.totalSize <= bytes.count else {
-            throw RecordError.truncated(needed: header.totalSize, available: bytes.count)
+        guard header.totalSize <= available else {
+            throw RecordError.truncated(needed: header.totalSize, available: available)
         }
         return header
     }

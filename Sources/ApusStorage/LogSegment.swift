@@ -221,7 +221,7 @@ final class LogSegment {
     /// epoch in place (both outside the CRC). With `logAppendTime`, also stamps the batch's max
     /// timestamp and timestamp-type bit and recomputes the CRC. Call ``reserve(_:)`` first.
     func append(
-        _ records: UnsafeRawBufferPointer, batches: [RecordBatchHeader], firstOffset: Int64,
+        _ records: RecordPieces, batches: [RecordBatchHeader], firstOffset: Int64,
         leaderEpoch: Int32, logAppendTime: Int64?
     ) throws {
         precondition(size + records.count <= allocatedSize, "reserve() must precede append()")

@@ -202,6 +202,16 @@ public final class PartitionLog {
         _ records: UnsafeRawBufferPointer, leaderEpoch: Int32 = 0, now: Int64 = currentTimeMillis(),
         onFlush: (@Sendable (Result<Int64, StorageError>) -> Void)? = nil
     ) throws -> AppendInfo {
+        try RecordPieces.withPieces(of: records) { try append($0, leaderEpoch: leaderEpoch, now: now, onFlush: onFlush) }
+    }
+
+    /// ``append(_:leaderEpoch:now:onFlush:)`` of batches held in several pieces of memory (as
+    /// they came off the socket): they are checked and written where they are.
+    @discardableResult
+    public func append(
+        _ records: RecordPieces, leaderEpoch: Int32 = 0, now: Int64 = currentTimeMillis(),
+        onFlush: (@Sendable (Result<Int64, StorageError>) -> Void)? = nil
+    ) throws -> AppendInfo {
         guard !closed else { throw StorageError.closed }
         // The headers go into an array kept between appends, so that an append allocates nothing.
         var batches = batchHeaders
@@ -279,14 +289,22 @@ public final class PartitionLog {
 
     /// Checks a run of batches as a producer sent them; appends their headers to `headers`.
     static func validateBatches(
-        _ records: UnsafeRawBufferPointer, maxMessageBytes: Int, into headers: inout [RecordBatchHeader]
+        _ records: RecordPieces, maxMessageBytes: Int, into headers: inout [RecordBatchHeader]
     ) throws {
+        typealias L = RecordBatchLayout
         var position = 0
         guard records.count > 0 else { throw StorageError.invalidRecords(.invalidRecord("no record batch")) }
         while position < records.count {
-            let rest = UnsafeRawBufferPointer(rebasing: records[position...])
             let header: RecordBatchHeader
-            do { header = try RecordBatchHeader.validated(rest) } catch let error as RecordError {
+            do {
+                header = try records.withBytes(at: position, length: L.headerSize) {
+                    try RecordBatchHeader.peek($0, available: records.count - position)
+                }
+                let computed = records.checksum(from: position + L.attributes, to: position + header.totalSize)
+                guard computed == header.crc else {
+                    throw RecordError.checksumMismatch(expected: header.crc, computed: computed)
+                }
+            } catch let error as RecordError {
                 throw StorageError.invalidRecords(error)
             }
             guard header.totalSize <= maxMessageBytes else {

@@ -86,6 +86,46 @@ public final class SegmentFile: Sendable {
         return bytes
     }
 
+    /// Writes all of `records`' pieces, in order, from `position`: one `pwritev` for up to
+    /// `IOV_MAX` pieces, more after a short write.
+    func write(_ records: RecordPieces, at position: Int) throws {
+        let maximumVectors = 1024  // IOV_MAX on Linux
+        try withUnsafeTemporaryAllocation(of: iovec.self, capacity: min(records.pieces.count, maximumVectors)) { vectors in
+            var piece = 0
+            var offsetInPiece = 0
+            var written = 0
+            while written < records.count {
+                var used = 0
+                var next = piece
+                var skip = offsetInPiece
+                while next < records.pieces.count && used < vectors.count {
+                    let bytes = records.pieces[next]
+                    if bytes.count > skip {
+                        vectors[used] = iovec(
+                            iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress! + skip), iov_len: bytes.count - skip)
+                        used += 1
+                    }
+                    skip = 0
+                    next += 1
+                }
+                let n = pwritev(descriptor, vectors.baseAddress!, Int32(used), off_t(position + written))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    if errno == ENOSPC || errno == EDQUOT { throw StorageError.diskFull(path: path) }
+                    throw StorageError.io(operation: "pwritev", path: path, errno: errno)
+                }
+                written += n
+                // Step over what was written: whole pieces, then part of one.
+                var remaining = n + offsetInPiece
+                while piece < records.pieces.count && remaining >= records.pieces[piece].count && remaining > 0 {
+                    remaining -= records.pieces[piece].count
+                    piece += 1
+                }
+                offsetInPiece = remaining
+            }
+        }
+    }
+
     /// Writes all of `bytes` at `position`.
     func write(_ bytes: UnsafeRawBufferPointer, at position: Int) throws {
         var done = 0

@@ -73,7 +73,7 @@ final class OffsetsTopic: Sendable {
         } catch {
             return loop.makeFailedFuture(error)
         }
-        return partition.append(ByteBuffer(bytes: bytes), waitForFlush: true).map { _ in
+        return partition.append(.whole(ByteBuffer(bytes: bytes)), waitForFlush: true).map { _ in
             self.compactIfDue(partition, index: index)
         }.hop(to: loop)
     }

@@ -34,7 +34,7 @@ enum ProduceHandler: APIHandler {
         defer { scratch.releaseProduceRecords() }
         let correlationId = context.header.correlationId
         guard scratch.produceRequest.topicData.count == 1, scratch.produceRequest.topicData[0].partitionData.count == 1 else {
-            switch ProduceOperation(scratch.produceRequest, context: context).start() {
+            switch ProduceOperation(scratch.produceRequest, scattered: scratch.scatteredProduce, context: context).start() {
             case .now(let response):
                 return ready { try response.get().map { responseFrame($0, correlationId: correlationId, version: version) } }
             case .later(let future):
@@ -44,23 +44,25 @@ enum ProduceHandler: APIHandler {
         let topic = scratch.produceRequest.topicData[0].name
         let data = scratch.produceRequest.topicData[0].partitionData[0]
         let acks = scratch.produceRequest.acks
+        let records = records(of: data, at: 0, scattered: scratch.scatteredProduce)
+        let bytes = records?.readableBytes ?? 0
         @Sendable func frame(_ partition: PartitionResponse) throws -> ResponseFrame? {
             try answer([.init(name: topic, partitionResponses: [partition])], acks: acks)
                 .map { responseFrame($0, correlationId: correlationId, version: version) }
         }
-        switch prepare(topic, data, acks: acks, context: context) {
+        switch prepare(topic, data.index, records, acks: acks, context: context) {
         case .refused(let refusal):
             return ready { try frame(refusal) }
         case .append(let partition, let records):
             if let result = partition.appendNow(records, waitForFlush: acks != 0) {
-                let answer = response(to: result, topic: topic, data: data, context: context)
+                let answer = response(to: result, topic: topic, index: data.index, bytes: bytes, context: context)
                 if acks == 0 { return answer.errorCode == 0 ? .ready(nil) : ready { try frame(answer) } }
                 return .ready(scratch.produceResponseFrame(topic: topic, answer, correlationId: correlationId, version: version))
             }
             // The answer is encoded back on the connection's loop, into its reused buffer.
             let (loop, promise, scratchOnLoop) = (context.eventLoop, context.eventLoop.makePromise(of: ResponseFrame?.self), context.scratch)
             partition.append(records, waitForFlush: acks != 0) { result in
-                let answer = response(to: result, topic: topic, data: data, context: context)
+                let answer = response(to: result, topic: topic, index: data.index, bytes: bytes, context: context)
                 @Sendable func complete() {
                     if acks == 0 { return promise.completeWith(Result { try frame(answer) }) }
                     promise.succeed(scratchOnLoop.value.produceResponseFrame(topic: topic, answer, correlationId: correlationId, version: version))
@@ -77,7 +79,7 @@ enum ProduceHandler: APIHandler {
     }
 
     static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<ProduceResponse?> {
-        switch ProduceOperation(request, context: context).start() {
+        switch ProduceOperation(request, scattered: nil, context: context).start() {
         case .now(let response): return context.eventLoop.makeCompletedFuture(response)
         case .later(let future): return future
         }
@@ -87,66 +89,79 @@ enum ProduceHandler: APIHandler {
     /// records to this partition.
     fileprivate enum Prepared {
         case refused(PartitionResponse)
-        case append(Partition, records: ByteBuffer)
+        case append(Partition, records: ProducedRecords)
+    }
+
+    /// The records of the request's partition number `index`, counting over all topics in
+    /// request order: where the scattered request has them when the request arrived in
+    /// several buffers, else as decoded.
+    fileprivate static func records(
+        of data: Request.PartitionProduceData, at index: Int, scattered: ScatteredProduceRequest?
+    ) -> ProducedRecords? {
+        guard let scattered else { return data.records.map { .whole($0) } }
+        guard index < scattered.partitionCount, let parts = scattered.records(ofPartitionAt: index) else { return nil }
+        return parts.count == 1 ? .whole(parts[parts.startIndex]) : .scattered(parts)
     }
 
     /// Checks one partition's data (authorization, acks, the partition, the batch's framing)
     /// before it is appended.
-    fileprivate static func prepare(_ topic: String, _ data: Request.PartitionProduceData, acks: Int16, context: RequestContext) -> Prepared {
+    fileprivate static func prepare(
+        _ topic: String, _ index: Int32, _ records: ProducedRecords?, acks: Int16, context: RequestContext
+    ) -> Prepared {
         guard context.isAuthorized(.write, .topic, topic) else {
-            return .refused(failure(data.index, .topicAuthorizationFailed, "not authorized to write to \(topic)"))
+            return .refused(failure(index, .topicAuthorizationFailed, "not authorized to write to \(topic)"))
         }
         guard [-1, 0, 1].contains(acks) else {
-            return .refused(failure(data.index, .invalidRequiredAcks, "acks must be -1, 0 or 1"))
+            return .refused(failure(index, .invalidRequiredAcks, "acks must be -1, 0 or 1"))
         }
-        guard let partition = context.broker.topics.partition(topic, data.index) else {
-            return .refused(failure(data.index, .unknownTopicOrPartition, "unknown topic or partition \(topic)-\(data.index)"))
+        guard let partition = context.broker.topics.partition(topic, index) else {
+            return .refused(failure(index, .unknownTopicOrPartition, "unknown topic or partition \(topic)-\(index)"))
         }
-        guard let records = data.records, records.readableBytes > 0 else {
-            return .refused(failure(data.index, .corruptMessage, "no records"))
+        guard let records, records.readableBytes > 0 else {
+            return .refused(failure(index, .corruptMessage, "no records"))
         }
         // Produce v3+ carries exactly one record batch v2 per partition.
         let checked: RecordBatchHeader
         do {
-            checked = try records.withUnsafeReadableBytes { try RecordBatchHeader.peek($0) }
+            checked = try records.peekFirstBatch()
         } catch let error as RecordError {
             let code: KafkaErrorCode =
                 if case .unsupportedMagic = error { context.apiVersion < 3 ? .unsupportedForMessageFormat : .invalidRecord } else { .corruptMessage }
-            return .refused(failure(data.index, code, error.description))
+            return .refused(failure(index, code, error.description))
         } catch {
-            return .refused(failure(data.index, .corruptMessage, "\(error)"))
+            return .refused(failure(index, .corruptMessage, "\(error)"))
         }
         if checked.totalSize != records.readableBytes {
-            return .refused(failure(data.index, .invalidRecord, "a produce request must carry exactly one record batch per partition"))
+            return .refused(failure(index, .invalidRecord, "a produce request must carry exactly one record batch per partition"))
         }
         if checked.attributes.isControl {
-            return .refused(failure(data.index, .invalidRecord, "clients may not produce control batches"))
+            return .refused(failure(index, .invalidRecord, "clients may not produce control batches"))
         }
         if checked.attributes.compression == .zstd && context.apiVersion < 7 {
-            return .refused(failure(data.index, .unsupportedCompressionType, "zstd needs Produce v7 or later"))
+            return .refused(failure(index, .unsupportedCompressionType, "zstd needs Produce v7 or later"))
         }
         return .append(partition, records: records)
     }
 
     /// The partition's answer to an append, counted in the metrics when it stored records.
     fileprivate static func response(
-        to result: Result<AppendInfo, Error>, topic: String, data: Request.PartitionProduceData, context: RequestContext
+        to result: Result<AppendInfo, Error>, topic: String, index: Int32, bytes: Int, context: RequestContext
     ) -> PartitionResponse {
         switch result {
         case .success(let info):
             if info.recordCount > 0 {
-                context.broker.metrics.produced(topic: topic, bytes: data.records?.readableBytes ?? 0, messages: info.recordCount)
-                context.broker.metrics.logEndOffset(topic: topic, partition: data.index, offset: info.lastOffset + 1)
+                context.broker.metrics.produced(topic: topic, bytes: bytes, messages: info.recordCount)
+                context.broker.metrics.logEndOffset(topic: topic, partition: index, offset: info.lastOffset + 1)
             }
             return PartitionResponse(
-                index: data.index, errorCode: 0, baseOffset: info.firstOffset, logAppendTimeMs: info.logAppendTime,
+                index: index, errorCode: 0, baseOffset: info.firstOffset, logAppendTimeMs: info.logAppendTime,
                 logStartOffset: info.logStartOffset)
         case .failure(let error):
             let (code, message) = kafkaError(error)
             if code == .kafkaStorageError {
-                context.logger.error("append failed", metadata: ["partition": "\(topic)-\(data.index)", "error": "\(message)"])
+                context.logger.error("append failed", metadata: ["partition": "\(topic)-\(index)", "error": "\(message)"])
             }
-            return failure(data.index, code, message)
+            return failure(index, code, message)
         }
     }
 
@@ -187,9 +202,10 @@ final class ProduceOperation {
     private var pending = 1
     /// Made only when an answer comes later.
     private var promise: EventLoopPromise<ProduceResponse?>?
-    private var batches: [(topicIndex: Int, partitionIndex: Int, topic: String, data: ProduceRequest.PartitionProduceData)] = []
+    private var batches: [(topicIndex: Int, partitionIndex: Int, topic: String, index: Int32, records: ProducedRecords?)] = []
 
-    init(_ request: ProduceRequest, context: RequestContext) {
+    /// `scattered` holds the records when the request arrived in several buffers.
+    init(_ request: ProduceRequest, scattered: ScatteredProduceRequest?, context: RequestContext) {
         self.context = context
         self.acks = request.acks
         response = ProduceResponse(responses: request.topicData.map { topic in
@@ -198,27 +214,29 @@ final class ProduceOperation {
         batches.reserveCapacity(request.topicData.reduce(0) { $0 + $1.partitionData.count })
         for (topicIndex, topic) in request.topicData.enumerated() {
             for (partitionIndex, data) in topic.partitionData.enumerated() {
-                batches.append((topicIndex, partitionIndex, topic.name, data))
+                let records = ProduceHandler.records(of: data, at: batches.count, scattered: scattered)
+                batches.append((topicIndex, partitionIndex, topic.name, data.index, records))
             }
         }
     }
 
     func start() -> Outcome {
         let loop = context.eventLoop
-        for (topicIndex, partitionIndex, topic, data) in batches {
-            switch ProduceHandler.prepare(topic, data, acks: acks, context: context) {
+        for (topicIndex, partitionIndex, topic, index, records) in batches {
+            switch ProduceHandler.prepare(topic, index, records, acks: acks, context: context) {
             case .refused(let refusal):
                 response.responses[topicIndex].partitionResponses[partitionIndex] = refusal
             case .append(let partition, let records):
+                let bytes = records.readableBytes
                 if let result = partition.appendNow(records, waitForFlush: acks != 0) {
                     response.responses[topicIndex].partitionResponses[partitionIndex] =
-                        ProduceHandler.response(to: result, topic: topic, data: data, context: context)
+                        ProduceHandler.response(to: result, topic: topic, index: index, bytes: bytes, context: context)
                     continue
                 }
                 pending += 1
                 let (context, bound) = (context, NIOLoopBound(self, eventLoop: loop))
                 partition.append(records, waitForFlush: acks != 0) { result in
-                    let answer = ProduceHandler.response(to: result, topic: topic, data: data, context: context)
+                    let answer = ProduceHandler.response(to: result, topic: topic, index: index, bytes: bytes, context: context)
                     loop.execute { bound.value.appended(answer, topicIndex: topicIndex, partitionIndex: partitionIndex) }
                 }
             }
