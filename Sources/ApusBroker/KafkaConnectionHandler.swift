@@ -192,14 +192,13 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         case .whole(let buffer):
             frame = buffer
         case .scattered(let parts):
-            if !session.expectsRawToken, let produce = try? ScatteredProduceRequest(parts) {
-                frame = produce.skeleton
-                scratch.scatteredProduce = produce
+            if !session.expectsRawToken, let skeleton = scratch.beginScatteredProduce(parts) {
+                frame = skeleton
             } else {
                 frame = request.gathered
             }
         }
-        defer { scratch.scatteredProduce = nil }
+        defer { scratch.endScatteredProduce() }
         if session.expectsRawToken {
             return (.ready(rawTokenResponse(frame, session: session)), "SaslAuthenticate")
         }

@@ -76,6 +76,8 @@ final class RequestFrameDecoder: ChannelInboundHandler {
                 context.fireChannelRead(wrapInboundOut(.whole(buffer.readSlice(length: Int(size))!)))
             } else {
                 missing = Int(size) - buffer.readableBytes
+                // Room for the parts to come, at a read of 64 KiB or more each.
+                parts.reserveCapacity(min(64, 2 + missing / 65_536))
                 if buffer.readableBytes > 0 { parts.append(buffer.readSlice(length: buffer.readableBytes)!) }
             }
         }

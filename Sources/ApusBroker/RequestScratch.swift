@@ -13,8 +13,30 @@ final class RequestScratch {
     /// The connection's last Produce request, decoded over the one before.
     var produceRequest = ProduceRequest()
     /// Where the records of the Produce request being handled are, when it arrived in several
-    /// buffers (its decoded records are then empty); set only while it is dispatched.
-    var scatteredProduce: ScatteredProduceRequest?
+    /// buffers (its decoded records are then empty): set only while such a request is
+    /// dispatched. The value is taken apart over the one before.
+    var scatteredProduce: ScatteredProduceRequest? {
+        hasScatteredProduce ? lastScatteredProduce : nil
+    }
+    private var lastScatteredProduce = ScatteredProduceRequest()
+    private var hasScatteredProduce = false
+
+    /// Takes apart a Produce request that arrived in `buffers`; its skeleton, or nil when the
+    /// frame is not a Produce request this can take apart (it is then gathered and decoded as
+    /// usual). Call ``endScatteredProduce()`` once it is dispatched.
+    func beginScatteredProduce(_ buffers: [ByteBuffer]) -> ByteBuffer? {
+        do {
+            try lastScatteredProduce.takeApart(buffers)
+        } catch {
+            return nil
+        }
+        hasScatteredProduce = true
+        return lastScatteredProduce.skeleton
+    }
+
+    func endScatteredProduce() {
+        hasScatteredProduce = false
+    }
     /// The connection's last Fetch request, decoded over the one before (a fetch that waits
     /// keeps a copy, and the next decode then makes new storage).
     var fetchRequest = FetchRequest()

@@ -29,10 +29,26 @@ public struct ScatteredProduceRequest {
         case malformed(ProtocolDecodingError)
     }
 
+    /// Nothing taken apart yet: for ``takeApart(_:)``.
+    public init() {
+        skeleton = ByteBuffer()
+    }
+
     /// Takes apart the Produce request frame (without its size prefix) held in `buffers`.
     public init(_ buffers: [ByteBuffer]) throws(Failure) {
+        self.init()
+        try takeApart(buffers)
+    }
+
+    /// Takes apart the Produce request frame held in `buffers` over the last one taken apart,
+    /// reusing its storage: a connection's requests allocate nothing here once it has seen its
+    /// largest (unless the last one's records are still held).
+    public mutating func takeApart(_ buffers: [ByteBuffer]) throws(Failure) {
+        skeleton.clear()
+        slices.removeAll(keepingCapacity: true)
+        partitions.removeAll(keepingCapacity: true)
+        slices.reserveCapacity(buffers.count + 1)
         var walker = Walker(buffers)
-        skeleton = ByteBuffer()
         skeleton.reserveCapacity(minimumWritableBytes: 256)
         do {
             let apiKey = try walker.int16(copyingTo: &skeleton)

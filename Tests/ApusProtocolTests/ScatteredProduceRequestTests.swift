@@ -93,6 +93,30 @@ struct ScatteredProduceRequestTests {
         }
     }
 
+    /// Taken apart over the one before (as a connection does, request after request), a
+    /// request comes out as if taken apart anew, whatever the one before held.
+    @Test func takingApartOverTheLastRequestGivesWhatTakingApartAnewGives() throws {
+        var reused = ScatteredProduceRequest()
+        var held: [ArraySlice<ByteBuffer>] = []
+        for version in ProduceRequest.validVersions.reversed() + ProduceRequest.validVersions {
+            let (frame, _) = Self.frame(version: version)
+            let cuts = [Int.random(in: 0...frame.readableBytes), Int.random(in: 0...frame.readableBytes)]
+            try reused.takeApart(Self.split(frame, at: cuts))
+            let fresh = try ScatteredProduceRequest(Self.split(frame, at: cuts))
+            let (reusedHeader, reusedRequest) = try Self.reassemble(reused)
+            let (freshHeader, freshRequest) = try Self.reassemble(fresh)
+            #expect(reusedHeader == freshHeader && reusedRequest == freshRequest, "v\(version)")
+            // Records still held from an earlier request are not overwritten.
+            if let records = reused.records(ofPartitionAt: 0) { held.append(records) }
+        }
+        #expect(held.allSatisfy { $0.reduce(0) { $0 + $1.readableBytes } == 300 })
+        // A failed walk leaves nothing half taken apart behind that a later one would see.
+        #expect(throws: ScatteredProduceRequest.Failure.self) { try reused.takeApart([ByteBuffer(bytes: [0, 0, 0])]) }
+        let (frame, request) = Self.frame(version: 9)
+        try reused.takeApart([frame])
+        #expect(try Self.reassemble(reused).1 == request)
+    }
+
     @Test func theRecordsAreSlicesOfTheBuffersNotCopies() throws {
         let (frame, _) = Self.frame(version: 9)
         let parts = Self.split(frame, at: [100, 200, 300])
