@@ -65,6 +65,10 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]),
 
+        // Java .properties text (server.properties, --command-config files): shared by broker,
+        // client and CLI, no I/O.
+        .target(name: "ApusProperties"),
+
         // Partition placement by consistent hashing with bounded loads: pure, no I/O.
         .target(name: "ApusPlacement"),
         .executableTarget(name: "placement-sim", dependencies: ["ApusPlacement"], path: "Sources/PlacementSim"),
@@ -73,7 +77,7 @@ let package = Package(
         .target(
             name: "ApusBroker",
             dependencies: [
-                "ApusProtocol", "ApusStorage", "ApusRecord", "ApusSecurity",
+                "ApusProtocol", "ApusStorage", "ApusRecord", "ApusSecurity", "ApusProperties",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -89,7 +93,7 @@ let package = Package(
         .target(
             name: "ApusClient",
             dependencies: [
-                "ApusProtocol", "ApusRecord", "ApusSecurity",
+                "ApusProtocol", "ApusRecord", "ApusSecurity", "ApusProperties",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -112,6 +116,7 @@ let package = Package(
         .testTarget(name: "ApusRecordTests", dependencies: ["ApusRecord"]),
         .testTarget(name: "ApusStorageTests", dependencies: ["ApusStorage", "ApusRecord"]),
         .testTarget(name: "ApusPlacementTests", dependencies: ["ApusPlacement"]),
+        .testTarget(name: "ApusPropertiesTests", dependencies: ["ApusProperties"]),
         .testTarget(name: "ApusSecurityTests", dependencies: ["ApusSecurity"]),
         .testTarget(
             name: "ApusClientTests",

@@ -1,3 +1,4 @@
+import ApusProperties
 import ApusStorage
 
 /// The broker's settings, read from Kafka's `server.properties` names.
@@ -182,18 +183,11 @@ public struct BrokerConfig: Sendable, Equatable {
         return scoped
     }
 
-    /// Reads a `server.properties` text: `key=value` lines, `#` and `!` comments.
-    public static func parseProperties(_ text: String) throws(ConfigError) -> [(String, String)] {
-        var result: [(String, String)] = []
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.trimmed
-            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("!") { continue }
-            guard let separator = line.firstIndex(where: { $0 == "=" || $0 == ":" }) else {
-                throw ConfigError("line \(number + 1): expected key=value, got \(line)")
-            }
-            result.append((String(line[..<separator]).trimmed, String(line[line.index(after: separator)...]).trimmed))
-        }
-        return result
+    /// Reads a `server.properties` text as Java does (``JavaProperties``: `key=value`,
+    /// `key: value` or `key value` lines, comments, continuation lines, escapes), in file
+    /// order; values are trimmed, as Kafka's config parsing does.
+    public static func parseProperties(_ text: String) -> [(String, String)] {
+        JavaProperties.parse(text).map { ($0.key, $0.value.trimmed) }
     }
 
     /// Parses `HOST:PORT` (an empty host means 0.0.0.0, as in Kafka).

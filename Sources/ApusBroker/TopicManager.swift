@@ -1,3 +1,4 @@
+import ApusProperties
 import ApusProtocol
 import ApusStorage
 import Foundation
@@ -276,7 +277,7 @@ public final class TopicManager: Sendable {
     func writeTopicFile(_ name: String, topicId: KafkaUUID, overrides: [String: String]) throws {
         try FileManager.default.createDirectory(atPath: metadataDirectory, withIntermediateDirectories: true)
         var text = "# Apus topic metadata; written by the broker.\ntopic.id=\(topicId.mostSignificantBits):\(topicId.leastSignificantBits)\n"
-        for (key, value) in overrides.sorted(by: { $0.key < $1.key }) { text += "config.\(key)=\(value)\n" }
+        for (key, value) in overrides.sorted(by: { $0.key < $1.key }) { text += JavaProperties.line(key: "config." + key, value: value) + "\n" }
         let path = topicFilePath(name)
         try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
@@ -285,7 +286,7 @@ public final class TopicManager: Sendable {
         guard let text = try? String(contentsOfFile: topicFilePath(name), encoding: .utf8) else { return nil }
         var topicId: KafkaUUID?
         var overrides: [String: String] = [:]
-        for (key, value) in try BrokerConfig.parseProperties(text) {
+        for (key, value) in BrokerConfig.parseProperties(text) {
             if key == "topic.id" {
                 let parts = value.split(separator: ":")
                 if parts.count == 2, let high = Int64(parts[0]), let low = Int64(parts[1]) {

@@ -42,7 +42,7 @@ struct BrokerCommand: AsyncParsableCommand {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ValidationError("cannot read config file \(path)")
             }
-            properties += try BrokerConfig.parseProperties(text)
+            properties += BrokerConfig.parseProperties(text)
         }
         let pairs = (environment["APUS_SET"].map { $0.split(separator: ",").map(String.init) } ?? []) + settings
         for pair in pairs {

@@ -481,7 +481,7 @@ func createTopic(_ client: TestClient, _ name: String, partitions: Int32 = 1) th
 @Suite struct BrokerConfigTests {
     @Test func readsKafkaPropertyNamesWithKafkasPrecedence() throws {
         var config = BrokerConfig()
-        try config.apply(try BrokerConfig.parseProperties("""
+        try config.apply(BrokerConfig.parseProperties("""
             # comment
             log.dirs=/var/lib/apus,/other
             listeners=PLAINTEXT://0.0.0.0:9093
@@ -506,6 +506,19 @@ func createTopic(_ client: TestClient, _ name: String, partitions: Int32 = 1) th
         #expect(config.logDefaults.writebackBytes == 0 && BrokerConfig().logDefaults.writebackBytes == 8 << 20)
         #expect(config.groupCoordinator.offsetsRetentionMs == 86_400_000 && config.groupCoordinator.offsetsRetentionCheckIntervalMs == 1000)
         #expect(BrokerConfig().groupCoordinator.offsetsRetentionMs == 604_800_000)
+    }
+
+    /// A `server.properties` as Java reads it: the `key value` and `key: value` forms, a value
+    /// continued on the next line, escapes, trailing blanks and CRLF line ends.
+    @Test func serverPropertiesAreReadAsJavaReadsThem() throws {
+        var config = BrokerConfig()
+        try config.apply(BrokerConfig.parseProperties(
+            "log.dirs /var/lib/apus,\\\r\n    /other  \r\nnode.id: 7\r\nlisteners=PLAINTEXT\\://127.0.0.1\\:9094\r\n"))
+        #expect(config.dataDirectory == "/var/lib/apus" && config.nodeId == 7)
+        #expect(config.listenHost == "127.0.0.1" && config.listenPort == 9094)
+        // A line without a separator is a key with an empty value, refused with its name.
+        var keyOnly = BrokerConfig()
+        #expect(throws: ConfigError.self) { try keyOnly.apply(BrokerConfig.parseProperties("num.partitions\n")) }
     }
 
     @Test func badValuesAreRejectedWithTheKeyNamed() {
