@@ -37,6 +37,11 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     private var writeAgain = false
     /// What requests reuse from one to the next.
     private let scratch = RequestScratch()
+    /// The pipeline context, for answers that come back as ``PendingResponse/deferred``.
+    private var channelContext: ChannelHandlerContext?
+    /// The requests answered as ``PendingResponse/deferred`` still to come back: their API
+    /// and start, for the request metrics.
+    private var deferredRequests: [Int: (api: String, started: NIODeadline)] = [:]
 
     init(broker: BrokerContext, listener: Listener, logger: Logger) {
         self.broker = broker
@@ -46,6 +51,11 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         session = ConnectionSession(listener: listener, clientHost: context.channel.remoteAddress?.ipAddress ?? "")
+        channelContext = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        channelContext = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -80,7 +90,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         let pending: PendingResponse
         let apiName: String
         do {
-            (pending, apiName) = try dispatch(frame, eventLoop: context.eventLoop)
+            (pending, apiName) = try dispatch(frame, sequence: sequence, eventLoop: context.eventLoop)
         } catch {
             logger.warning("closing connection: bad request", metadata: ["error": "\(error)"])
             closing = true
@@ -96,8 +106,16 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
                 let (handler, context) = bound.value
                 handler.finish(sequence, result, api: apiName, started: started, context: context)
             }
+        case .deferred:
+            deferredRequests[sequence] = (apiName, started)
         }
         updateReading(context: context)
+    }
+
+    /// The answer to request `sequence`, given as ``PendingResponse/deferred``.
+    func deferredCompleted(_ sequence: Int, _ result: Result<ResponseFrame?, Error>) {
+        guard let (apiName, started) = deferredRequests.removeValue(forKey: sequence), let context = channelContext else { return }
+        finish(sequence, result, api: apiName, started: started, context: context)
     }
 
     /// Records request `sequence`'s answer for its turn to be written, or closes the
@@ -185,7 +203,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     /// A Produce request that arrived in several buffers is taken apart
     /// (``ScatteredProduceRequest``) so that its records are appended from those buffers;
     /// any other scattered frame is gathered into one buffer.
-    private func dispatch(_ request: RequestFrame, eventLoop: EventLoop) throws -> (PendingResponse, String) {
+    private func dispatch(_ request: RequestFrame, sequence: Int, eventLoop: EventLoop) throws -> (PendingResponse, String) {
         guard let session, !session.hasFailed else { throw SaslStateError("request after a failed authentication") }
         var frame: ByteBuffer
         switch request {
@@ -221,7 +239,8 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         let context = RequestContext(
             header: header, broker: broker, eventLoop: eventLoop, logger: logger, principal: session.principal,
             clientHost: session.clientHost, listener: listener, session: NIOLoopBound(session, eventLoop: eventLoop),
-            scratch: NIOLoopBound(scratch, eventLoop: eventLoop))
+            scratch: NIOLoopBound(scratch, eventLoop: eventLoop),
+            responder: DeferredResponder(connection: NIOLoopBound(self, eventLoop: eventLoop), sequence: sequence))
         return (try handler.respond(to: &frame, context: context), apiKey.name)
     }
 

@@ -20,6 +20,8 @@ public struct RequestContext: Sendable {
     let session: NIOLoopBound<ConnectionSession>
     /// What the connection reuses from request to request; only touched on `eventLoop`.
     let scratch: NIOLoopBound<RequestScratch>
+    /// Where an answer given as ``PendingResponse/deferred`` goes.
+    let responder: DeferredResponder
 
     public var apiVersion: Int16 { header.requestApiVersion }
 
@@ -65,6 +67,22 @@ public enum PendingResponse: Sendable {
     case ready(ResponseFrame?)
     /// Answered when the future completes; a failure closes the connection.
     case later(EventLoopFuture<ResponseFrame?>)
+    /// Answered when the handler calls the context's ``DeferredResponder/complete(_:)``,
+    /// exactly once, on the connection's loop and after the handler has returned: a later
+    /// answer with no future, promise or callback to allocate.
+    case deferred
+}
+
+/// The connection's side of a ``PendingResponse/deferred`` answer to one request.
+struct DeferredResponder: Sendable {
+    let connection: NIOLoopBound<KafkaConnectionHandler>
+    let sequence: Int
+
+    /// Hands the request's answer (nil for none; a failure closes the connection) to the
+    /// connection. Must be called once, on the connection's event loop.
+    func complete(_ result: Result<ResponseFrame?, Error>) {
+        connection.value.deferredCompleted(sequence, result)
+    }
 }
 
 extension APIHandler {

@@ -37,6 +37,23 @@ final class RequestScratch {
     func endScatteredProduce() {
         hasScatteredProduce = false
     }
+    /// One-partition Produce requests answered later (``RemoteProduce``), kept for reuse.
+    private var remoteProduces: [RemoteProduce] = []
+    /// How many are kept: more than this many in flight at once make new ones.
+    private static let keptRemoteProduces = 8
+
+    /// An idle ``RemoteProduce`` that nothing else holds, else a new one (kept while there is
+    /// room).
+    func remoteProduce() -> RemoteProduce {
+        for index in remoteProduces.indices
+        where isKnownUniquelyReferenced(&remoteProduces[index]) && remoteProduces[index].isIdle {
+            return remoteProduces[index]
+        }
+        let made = RemoteProduce()
+        if remoteProduces.count < Self.keptRemoteProduces { remoteProduces.append(made) }
+        return made
+    }
+
     /// The connection's last Fetch request, decoded over the one before (a fetch that waits
     /// keeps a copy, and the next decode then makes new storage).
     var fetchRequest = FetchRequest()

@@ -94,6 +94,32 @@ func createTopic(_ client: TestClient, _ name: String, partitions: Int32 = 1) th
         }
     }
 
+    /// One-partition Produce requests for a partition on the connection's loop and on the
+    /// other, with every answer path: durable (`flush.messages=1`, the answer waits for the
+    /// sync), acks=0 (no answer), a batch the log refuses (its CRC: found on the partition's
+    /// loop), and acks=0 with such a batch, which closes the connection.
+    @Test func oneProducePartitionAnswersOnEveryPathWhicheverLoopOwnsIt() async throws {
+        try await withBroker(settings: [("log.flush.interval.messages", "1")]) { _, port in
+            let admin = try TestClient(port: port)
+            try createTopic(admin, "paths", partitions: 2)
+            var corrupt = try batch(["x"])
+            corrupt.setInteger(UInt8(0xFF), at: corrupt.writerIndex - 1)
+            for partition: Int32 in [0, 1] {
+                let client = try TestClient(port: port)
+                let durable = try client.call(produceRequest(topic: "paths", partition: partition, records: try batch(["d1", "d2"]), acks: -1), version: 7)
+                #expect(durable.responses[0].partitionResponses[0].errorCode == 0 && durable.responses[0].partitionResponses[0].baseOffset == 0)
+                try client.sendRaw(client.frame(produceRequest(topic: "paths", partition: partition, records: try batch(["z"]), acks: 0), version: 7).bytes)
+                let refused = try client.call(produceRequest(topic: "paths", partition: partition, records: corrupt, acks: 1), version: 7)
+                #expect(refused.responses[0].partitionResponses[0].errorCode == KafkaErrorCode.corruptMessage.rawValue)
+                let fetched = try client.call(fetchRequest(topic: "paths", partition: partition, offset: 0), version: 11)
+                let stored = try RecordBatchDecoder.decodeAll(Array(try #require(fetched.responses[0].partitions[0].records).readableBytesView))
+                #expect(stored.flatMap(\.records).compactMap(\.value) == ["d1", "d2", "z"].map { Array($0.utf8) })
+                try client.sendRaw(client.frame(produceRequest(topic: "paths", partition: partition, records: corrupt, acks: 0), version: 7).bytes)
+                #expect(client.isClosedByPeer())
+            }
+        }
+    }
+
     /// Consecutive partitions live on alternate event loops, so of these Produce requests some
     /// are answered at once (the connection's loop owns the partition) and some later (another
     /// loop does); Metadata is always answered later, a refusal at once. More are sent than

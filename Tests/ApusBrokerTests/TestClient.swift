@@ -48,10 +48,12 @@ final class TestClient {
         return bytes
     }
 
-    /// Whether the broker closed the connection (reads EOF within the timeout).
+    /// Whether the broker closed the connection: EOF or a reset within the receive timeout
+    /// (a timeout, the connection still open, is not a close).
     func isClosedByPeer() -> Bool {
         var byte: UInt8 = 0
-        return recv(socketDescriptor, &byte, 1, 0) <= 0
+        let n = recv(socketDescriptor, &byte, 1, 0)
+        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
     }
 
     /// Encodes a request frame with a header of the right version.

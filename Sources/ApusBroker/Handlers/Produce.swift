@@ -59,17 +59,10 @@ enum ProduceHandler: APIHandler {
                 if acks == 0 { return answer.errorCode == 0 ? .ready(nil) : ready { try frame(answer) } }
                 return .ready(scratch.produceResponseFrame(topic: topic, answer, correlationId: correlationId, version: version))
             }
-            // The answer is encoded back on the connection's loop, into its reused buffer.
-            let (loop, promise, scratchOnLoop) = (context.eventLoop, context.eventLoop.makePromise(of: ResponseFrame?.self), context.scratch)
-            partition.append(records, waitForFlush: acks != 0) { result in
-                let answer = response(to: result, topic: topic, index: data.index, bytes: bytes, context: context)
-                @Sendable func complete() {
-                    if acks == 0 { return promise.completeWith(Result { try frame(answer) }) }
-                    promise.succeed(scratchOnLoop.value.produceResponseFrame(topic: topic, answer, correlationId: correlationId, version: version))
-                }
-                if loop.inEventLoop { complete() } else { loop.execute(complete) }
-            }
-            return .later(promise.futureResult)
+            // Appended on the partition's loop; the answer is encoded back on the connection's.
+            scratch.remoteProduce().start(
+                partition, records, topic: topic, index: data.index, acks: acks, context: context)
+            return .deferred
         }
 
         /// A frame ready now; a failure (acks=0) closes the connection, as a failed future does.
@@ -255,6 +248,90 @@ final class ProduceOperation {
         guard pending == 0, let promise else { return }
         self.promise = nil
         promise.completeWith(Result { try ProduceHandler.answer(response.responses, acks: acks) })
+    }
+}
+
+/// A one-partition Produce that cannot be answered while its request is read: its partition
+/// is owned by another event loop, or its answer waits for a sync (`flush.messages`). The
+/// records go to the partition's loop and the answer comes back to the connection's, each hop
+/// a closure that captures only this object, and the answer is handed to the connection
+/// (``PendingResponse/deferred``): with the object reused from ``RequestScratch``, the request
+/// allocates nothing.
+///
+/// `@unchecked Sendable`: the hops need it, and the object is touched by one thread at a time.
+/// The connection's loop sets it up and hands it to the partition's loop with
+/// `EventLoop.execute`; that loop appends and hands it back the same way; the connection's
+/// loop answers and clears it. `execute` queues the task under the target loop's lock, which
+/// the loop takes to dequeue it, so each hand-off orders every write before it with every
+/// read after it. ``RequestScratch`` reuses an object only when nothing else holds it
+/// (`isKnownUniquelyReferenced`), so no loop can still be using it.
+final class RemoteProduce: @unchecked Sendable {
+    private var partition: Partition?
+    private var records: ProducedRecords?
+    private var context: RequestContext?
+    private var topic = ""
+    private var index: Int32 = 0
+    private var bytes = 0
+    private var acks: Int16 = 0
+    private var result: Result<AppendInfo, Error>?
+
+    /// Whether the object holds no request (and may take another).
+    var isIdle: Bool { context == nil }
+
+    /// Starts appending `records` to `partition`; the answer goes to `context`'s responder.
+    func start(
+        _ partition: Partition, _ records: ProducedRecords, topic: String, index: Int32, acks: Int16, context: RequestContext
+    ) {
+        self.partition = partition
+        self.records = records
+        self.context = context
+        self.topic = topic
+        self.index = index
+        self.bytes = records.readableBytes
+        self.acks = acks
+        if partition.eventLoop.inEventLoop {
+            appendOnPartitionLoop()
+        } else {
+            partition.eventLoop.execute { self.appendOnPartitionLoop() }
+        }
+    }
+
+    /// On the partition's loop: appends, at once unless the answer waits for a sync.
+    private func appendOnPartitionLoop() {
+        guard let partition, let records else { return }
+        self.records = nil
+        if let result = partition.appendNow(records, waitForFlush: acks != 0) {
+            appended(result)
+        } else {
+            partition.append(records, waitForFlush: acks != 0) { result in self.appended(result) }
+        }
+    }
+
+    /// On the partition's loop: hands the result back to the connection's loop, always as a
+    /// task of its own, so that the answer never comes before the handler has returned (a
+    /// failed append on the connection's own loop completes at once).
+    private func appended(_ result: Result<AppendInfo, Error>) {
+        self.result = result
+        context?.eventLoop.execute { self.answer() }
+    }
+
+    /// On the connection's loop: encodes the answer into the connection's buffer and hands it
+    /// over; the object is then idle.
+    private func answer() {
+        guard let context, let result else { return }
+        let response = ProduceHandler.response(to: result, topic: topic, index: index, bytes: bytes, context: context)
+        let topic = self.topic
+        self.context = nil
+        self.result = nil
+        self.partition = nil
+        if acks == 0 {
+            context.responder.complete(response.errorCode == 0
+                ? .success(nil) : .failure(AcksZeroProduceFailed(code: response.errorCode, message: response.errorMessage ?? "")))
+            return
+        }
+        let frame = context.scratch.value.produceResponseFrame(
+            topic: topic, response, correlationId: context.header.correlationId, version: context.apiVersion)
+        context.responder.complete(.success(frame))
     }
 }
 
