@@ -21,12 +21,14 @@ enum FetchHandler: APIHandler {
         switch operation.start() {
         case .now: return context.eventLoop.makeSucceededFuture(operation.response)
         case .later(let future): return future.map { response, _ in response }
+        case .deferred: preconditionFailure("a fetch defers its answer only when asked to")
         }
     }
 
     /// Like the default, but the records go out with sendfile straight from the segment files,
     /// and a fetch whose partitions are on the connection's loop and that need not wait is
-    /// answered while its request is read, with no future. The connection's previous fetch
+    /// answered while its request is read; any other answers later through the context's
+    /// responder (``PendingResponse/deferred``), with no future either. The connection's previous fetch
     /// operation is reused when nothing holds it any more (``RequestScratch``), so such an
     /// answer allocates only for its file ranges.
     static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> PendingResponse {
@@ -36,7 +38,7 @@ enum FetchHandler: APIHandler {
             return .ready(responseFrame(sessionNotFound, correlationId: context.header.correlationId, version: context.apiVersion))
         }
         let operation = scratch.fetchOperation(for: scratch.fetchRequest, context: context)
-        switch operation.start() {
+        switch operation.start(deferring: true) {
         case .now:
             // Answered on the connection's loop: encoded into the connection's reused buffer.
             let version = context.apiVersion
@@ -45,14 +47,11 @@ enum FetchHandler: APIHandler {
             }
             operation.release()
             return .ready(frame)
-        case .later(let future):
-            // Completed on the connection's loop: encoded into its reused buffer too.
-            let (scratchOnLoop, correlationId, version) = (context.scratch, context.header.correlationId, context.apiVersion)
-            return .later(future.map { response, splicer in
-                scratchOnLoop.value.fetchResponseFrame(correlationId: correlationId, version: version, splicer: splicer) {
-                    response.write(to: &$0, version: version)
-                }
-            })
+        case .deferred:
+            // Answered by the operation, on the connection's loop, into the same buffer.
+            return .deferred
+        case .later:
+            preconditionFailure("a deferring fetch answers through its responder, not a future")
         }
     }
 
@@ -77,11 +76,13 @@ final class FetchOperation {
     /// from the segment file (or, with `copyRecords`, the records themselves).
     typealias Answer = (FetchResponse, RecordsSplicer)
 
-    /// Answered before ``start()`` returned (``response`` and ``splicer`` hold the answer), or
-    /// when data arrives or the wait ends.
+    /// Answered before ``start(deferring:)`` returned (``response`` and ``splicer`` hold the
+    /// answer), or when data arrives or the wait ends: through the future, or, deferring, by
+    /// the operation itself (``PendingResponse/deferred``).
     enum Outcome {
         case now
         case later(EventLoopFuture<Answer>)
+        case deferred
     }
 
     private var request: FetchRequest
@@ -92,16 +93,20 @@ final class FetchOperation {
     /// The file ranges of ``response``'s records.
     private(set) var splicer = RecordsSplicer()
     private var targets: [Target] = []
-    /// Made only when the answer comes later.
+    /// Made only when the answer comes later, and not deferred.
     private var promise: EventLoopPromise<Answer>?
+    /// Whether the answer comes later and goes to the context's responder (no promise).
+    private var answersDeferred = false
     private var deadline: NIODeadline
     private var finished = false
     private var reading = false
     private var wokenWhileReading = false
     private var timeout: Scheduled<Void>?
-    /// Wakes this fetch from a partition's append; made at the first registration, dropped
-    /// when the fetch answers (it holds the operation).
+    /// Wakes this fetch from a partition's append; made at the first registration and kept
+    /// for the operation's life (it holds the operation weakly).
     private var wake: (@Sendable () -> Void)?
+    /// The reads of partitions on other loops, kept for reuse.
+    private var remoteReads: [RemoteRead] = []
     /// Partitions that will wake this fetch, to be told when it no longer waits.
     private var registrations: [(Partition, UInt64)] = []
 
@@ -115,7 +120,7 @@ final class FetchOperation {
 
     /// Whether the operation has answered and waits for nothing (no timer, promise or
     /// registration): then, held by nothing else, it may serve another request.
-    var isDone: Bool { finished && promise == nil && wake == nil && timeout == nil && registrations.isEmpty }
+    var isDone: Bool { finished && promise == nil && !answersDeferred && timeout == nil && registrations.isEmpty }
 
     /// Makes this operation, done (``isDone``) and held by nothing else, serve `request`,
     /// keeping the storage of its response, targets and splicer.
@@ -174,9 +179,13 @@ final class FetchOperation {
 
     /// Reads the partitions; answers now when they need no other loop and the fetch need not
     /// wait, else later.
-    func start() -> Outcome {
+    func start(deferring: Bool = false) -> Outcome {
         read()
         if finished { return .now }
+        if deferring {
+            answersDeferred = true
+            return .deferred
+        }
         let promise = context.eventLoop.makePromise(of: Answer.self)
         self.promise = promise
         return .later(promise.futureResult)
@@ -201,12 +210,7 @@ final class FetchOperation {
         let mayWait = request.maxWaitMs > 0 && request.minBytes > 0
         for index in targets.indices where !targets[index].partition.eventLoop.inEventLoop {
             pendingReads += 1
-            let (target, loop, wake) = (targets[index], context.eventLoop, mayWait ? waker() : nil)
-            let bound = NIOLoopBound(self, eventLoop: loop)
-            target.partition.eventLoop.execute {
-                let (read, waiterId) = Self.read(target, waking: wake)
-                loop.execute { bound.value.readDone(index, read, waiterId: waiterId) }
-            }
+            remoteRead().start(targets[index], index: index, waking: mayWait ? waker() : nil, for: self, replyingOn: context.eventLoop)
         }
         for index in targets.indices where targets[index].partition.eventLoop.inEventLoop {
             let (read, waiterId) = Self.read(targets[index], waking: mayWait ? waker() : nil)
@@ -217,7 +221,7 @@ final class FetchOperation {
 
     /// Reads one target, on its partition's loop; when it has nothing and the fetch may wait
     /// (`wake` is made only then), registers `wake` for the partition's next append.
-    private static func read(
+    fileprivate static func read(
         _ target: Target, waking wake: @autoclosure () -> (@Sendable () -> Void)?
     ) -> (PartitionRead, waiterId: UInt64?) {
         let partition = target.partition
@@ -236,7 +240,7 @@ final class FetchOperation {
 
     /// Records target `index`'s read (none for the hold of ``read()``); after the last one
     /// outstanding, answers or waits.
-    private func readDone(_ index: Int?, _ read: PartitionRead?, waiterId: UInt64?) {
+    fileprivate func readDone(_ index: Int?, _ read: PartitionRead?, waiterId: UInt64?) {
         if let index, let read { record(index, read, waiterId: waiterId) }
         pendingReads -= 1
         if pendingReads == 0 { readCompleted() }
@@ -256,10 +260,19 @@ final class FetchOperation {
 
     private func waker() -> @Sendable () -> Void {
         if let wake { return wake }
-        let loop = context.eventLoop
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        let made: @Sendable () -> Void = { loop.execute { bound.value.woken() } }
+        let waker = FetchWaker(self, on: context.eventLoop)
+        let made: @Sendable () -> Void = { waker.wake() }
         wake = made
+        return made
+    }
+
+    /// An idle ``RemoteRead`` that nothing else holds, else a new one, kept.
+    private func remoteRead() -> RemoteRead {
+        for index in remoteReads.indices where isKnownUniquelyReferenced(&remoteReads[index]) && remoteReads[index].isIdle {
+            return remoteReads[index]
+        }
+        let made = RemoteRead()
+        remoteReads.append(made)
         return made
     }
 
@@ -297,7 +310,7 @@ final class FetchOperation {
         timeout = context.eventLoop.scheduleTask(deadline: deadline) { bound.value.woken() }
     }
 
-    private func woken() {
+    fileprivate func woken() {
         guard !finished else { return }
         if reading {
             wokenWhileReading = true
@@ -312,7 +325,6 @@ final class FetchOperation {
         timeout?.cancel()
         for (partition, id) in registrations { partition.cancelWait(id) }
         registrations.removeAll()
-        wake = nil  // it holds this operation: a cycle until now
         timeout = nil
         splicer.reset(capacity: copyRecords ? 0 : targets.count)
         var total = 0
@@ -335,7 +347,87 @@ final class FetchOperation {
             self.promise = nil
             promise.succeed((response, splicer))
             release()
+        } else if answersDeferred {
+            answersDeferred = false
+            let version = context.apiVersion
+            let frame = context.scratch.value.fetchResponseFrame(
+                correlationId: context.header.correlationId, version: version, splicer: splicer
+            ) { response.write(to: &$0, version: version) }
+            release()
+            context.responder.complete(.success(frame))
         }
+    }
+}
+
+/// Wakes a fetch from a partition's append, on the fetch's loop. The wake closure captures
+/// only this object and the hop captures only it too, so a wake allocates nothing; it holds
+/// the operation weakly, so that the closure the partitions keep does not keep it alive.
+///
+/// `@unchecked Sendable`: `operation` is set once, at creation, and only dereferenced on
+/// `loop`, the operation's own, in the task that ``wake()`` queues there.
+private final class FetchWaker: @unchecked Sendable {
+    private weak var operation: FetchOperation?
+    private let loop: EventLoop
+
+    init(_ operation: FetchOperation, on loop: EventLoop) {
+        self.operation = operation
+        self.loop = loop
+    }
+
+    func wake() {
+        loop.execute { self.operation?.woken() }
+    }
+}
+
+/// One read of a fetch's partition that another event loop owns: it goes to that loop and
+/// comes back with the read, each hop a closure that captures only this object, so the
+/// fetch's operation, which keeps these for reuse, allocates nothing for them.
+///
+/// `@unchecked Sendable`: one thread at a time touches it. The fetch's loop sets it up and
+/// hands it to the partition's loop with `EventLoop.execute`; that loop reads and hands it
+/// back the same way; the fetch's loop delivers the read and clears it. `execute` queues the
+/// task under the target loop's lock, which the loop takes to dequeue it, so each hand-off
+/// orders the writes before it with the reads after it; the operation reuses an object only
+/// when nothing else holds it.
+private final class RemoteRead: @unchecked Sendable {
+    private var operation: FetchOperation?
+    private var target: FetchOperation.Target?
+    private var index = 0
+    private var wake: (@Sendable () -> Void)?
+    private var loop: EventLoop?
+    private var read: FetchOperation.PartitionRead?
+    private var waiterId: UInt64?
+
+    var isIdle: Bool { operation == nil }
+
+    func start(
+        _ target: FetchOperation.Target, index: Int, waking wake: (@Sendable () -> Void)?, for operation: FetchOperation,
+        replyingOn loop: EventLoop
+    ) {
+        self.operation = operation
+        self.target = target
+        self.index = index
+        self.wake = wake
+        self.loop = loop
+        target.partition.eventLoop.execute { self.readOnPartitionLoop() }
+    }
+
+    private func readOnPartitionLoop() {
+        guard let target, let loop else { return }
+        (read, waiterId) = FetchOperation.read(target, waking: self.wake)
+        self.target = nil
+        self.wake = nil
+        loop.execute { self.deliver() }
+    }
+
+    private func deliver() {
+        guard let operation, let read else { return }
+        let (index, waiterId) = (self.index, self.waiterId)
+        self.operation = nil
+        self.read = nil
+        self.waiterId = nil
+        self.loop = nil
+        operation.readDone(index, read, waiterId: waiterId)
     }
 }
 
