@@ -37,10 +37,30 @@ final class RequestScratch {
     func endScatteredProduce() {
         hasScatteredProduce = false
     }
+    /// The last Produce operation (a request of several partitions), reused for the next
+    /// when it is done and nothing else holds it.
+    private var lastProduceOperation: ProduceOperation?
+
+    /// An operation to serve a Produce request of several partitions: the last one when it can
+    /// be reused, else a new one (kept for the next).
+    func produceOperation(
+        for request: ProduceRequest, scattered: ScatteredProduceRequest?, context: RequestContext
+    ) -> ProduceOperation {
+        if lastProduceOperation != nil, isKnownUniquelyReferenced(&lastProduceOperation), let reusable = lastProduceOperation,
+            reusable.isDone
+        {
+            reusable.reuse(for: request, scattered: scattered, context: context)
+            return reusable
+        }
+        let made = ProduceOperation(request, scattered: scattered, context: context)
+        lastProduceOperation = made
+        return made
+    }
+
     /// One-partition Produce requests answered later (``RemoteProduce``), kept for reuse.
     private var remoteProduces: [RemoteProduce] = []
     /// How many are kept: more than this many in flight at once make new ones.
-    private static let keptRemoteProduces = 8
+    private static let keptRemoteProduces = 32
 
     /// An idle ``RemoteProduce`` that nothing else holds, else a new one (kept while there is
     /// room).

@@ -434,7 +434,7 @@ private final class RemoteRead: @unchecked Sendable {
 extension Array {
     /// Grows (with `blank()`) or shrinks to `count` elements, keeping the storage and the
     /// elements that stay.
-    fileprivate mutating func resize(to count: Int, blank: () -> Element) {
+    mutating func resize(to count: Int, blank: () -> Element) {
         if self.count > count {
             removeLast(self.count - count)
         } else {

@@ -23,10 +23,11 @@ enum ProduceHandler: APIHandler {
 
     /// A request for one partition, what a producer with one partition per broker sends, is
     /// answered without futures: at once when the connection is on the partition's loop and
-    /// the answer need not wait for a sync, else by a completion on the partition's loop that
-    /// completes the one promise the connection waits on. The request is decoded over the
-    /// connection's previous one and an answer at once is encoded into the connection's
-    /// response buffer (``RequestScratch``), so that path allocates nothing.
+    /// the answer need not wait for a sync, else by a ``RemoteProduce`` that answers through
+    /// the context's responder (``PendingResponse/deferred``). The request is decoded over the
+    /// connection's previous one and the answer is encoded into the connection's response
+    /// buffer (``RequestScratch``), so that path allocates nothing. A request of several
+    /// partitions is a ``ProduceOperation``, answered the same way.
     static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> PendingResponse {
         let version = context.apiVersion
         let scratch = context.scratch.value
@@ -34,11 +35,14 @@ enum ProduceHandler: APIHandler {
         defer { scratch.releaseProduceRecords() }
         let correlationId = context.header.correlationId
         guard scratch.produceRequest.topicData.count == 1, scratch.produceRequest.topicData[0].partitionData.count == 1 else {
-            switch ProduceOperation(scratch.produceRequest, scattered: scratch.scatteredProduce, context: context).start() {
+            let operation = scratch.produceOperation(for: scratch.produceRequest, scattered: scratch.scatteredProduce, context: context)
+            switch operation.start(deferring: true) {
             case .now(let response):
-                return ready { try response.get().map { responseFrame($0, correlationId: correlationId, version: version) } }
-            case .later(let future):
-                return .later(future.map { response in response.map { responseFrame($0, correlationId: correlationId, version: version) } })
+                return ready { try response.get().map { encodedFrame($0, context: context) } }
+            case .deferred:
+                return .deferred
+            case .later:
+                preconditionFailure("a deferring produce answers through its responder, not a future")
             }
         }
         let topic = scratch.produceRequest.topicData[0].name
@@ -75,6 +79,7 @@ enum ProduceHandler: APIHandler {
         switch ProduceOperation(request, scattered: nil, context: context).start() {
         case .now(let response): return context.eventLoop.makeCompletedFuture(response)
         case .later(let future): return future
+        case .deferred: preconditionFailure("a produce defers its answer only when asked to")
         }
     }
 
@@ -158,6 +163,15 @@ enum ProduceHandler: APIHandler {
         }
     }
 
+    /// The frame of a Produce response, encoded into the connection's reused buffer; call on
+    /// the connection's loop.
+    static func encodedFrame(_ response: ProduceResponse, context: RequestContext) -> ResponseFrame {
+        let version = context.apiVersion
+        return ResponseFrame(context.scratch.value.encodeFrame(
+            correlationId: context.header.correlationId, apiKey: .produce, version: version
+        ) { response.write(to: &$0, version: version) })
+    }
+
     /// The response, or none for acks=0 (whose failures close the connection instead).
     fileprivate static func answer(_ responses: [ProduceResponse.TopicProduceResponse], acks: Int16) throws -> ProduceResponse? {
         if acks == 0 {
@@ -182,28 +196,56 @@ enum ProduceHandler: APIHandler {
 final class ProduceOperation {
     typealias PartitionResponse = ProduceResponse.PartitionProduceResponse
 
-    /// The answer now (nil for acks=0; a failure closes the connection), or later.
+    /// The answer now (nil for acks=0; a failure closes the connection), or later: through
+    /// the future, or, deferring, through the context's responder.
     enum Outcome {
         case now(Result<ProduceResponse?, Error>)
         case later(EventLoopFuture<ProduceResponse?>)
+        case deferred
     }
 
-    private let context: RequestContext
-    private let acks: Int16
-    private var response: ProduceResponse
-    /// Appends whose answer has not come back, plus one while ``start()`` runs.
+    private var context: RequestContext
+    private var acks: Int16
+    private var response = ProduceResponse()
+    /// Appends whose answer has not come back, plus one while ``start(deferring:)`` runs.
     private var pending = 1
-    /// Made only when an answer comes later.
+    /// Made only when an answer comes later, and not deferred.
     private var promise: EventLoopPromise<ProduceResponse?>?
+    /// Whether the answer comes later and goes to the context's responder.
+    private var answersDeferred = false
     private var batches: [(topicIndex: Int, partitionIndex: Int, topic: String, index: Int32, records: ProducedRecords?)] = []
 
     /// `scattered` holds the records when the request arrived in several buffers.
     init(_ request: ProduceRequest, scattered: ScatteredProduceRequest?, context: RequestContext) {
         self.context = context
         self.acks = request.acks
-        response = ProduceResponse(responses: request.topicData.map { topic in
-            .init(name: topic.name, partitionResponses: Array(repeating: PartitionResponse(), count: topic.partitionData.count))
-        })
+        prepare(request, scattered: scattered)
+    }
+
+    /// Whether the operation has answered and waits for nothing: then, held by nothing else,
+    /// it may serve another request (``RequestScratch``).
+    var isDone: Bool { pending == 0 && promise == nil && !answersDeferred }
+
+    /// Makes this operation, done (``isDone``), serve `request`, keeping the storage of its
+    /// response and list of batches.
+    func reuse(for request: ProduceRequest, scattered: ScatteredProduceRequest?, context: RequestContext) {
+        assert(isDone)
+        self.context = context
+        acks = request.acks
+        pending = 1
+        prepare(request, scattered: scattered)
+    }
+
+    /// Shapes the response like the request (each partition's answer is set by ``start(deferring:)``)
+    /// and lists the batches, reusing the arrays' storage.
+    private func prepare(_ request: ProduceRequest, scattered: ScatteredProduceRequest?) {
+        response.throttleTimeMs = 0
+        response.responses.resize(to: request.topicData.count) { ProduceResponse.TopicProduceResponse() }
+        for (topicIndex, topic) in request.topicData.enumerated() {
+            response.responses[topicIndex].name = topic.name
+            response.responses[topicIndex].partitionResponses.resize(to: topic.partitionData.count) { PartitionResponse() }
+        }
+        batches.removeAll(keepingCapacity: true)
         batches.reserveCapacity(request.topicData.reduce(0) { $0 + $1.partitionData.count })
         for (topicIndex, topic) in request.topicData.enumerated() {
             for (partitionIndex, data) in topic.partitionData.enumerated() {
@@ -213,7 +255,7 @@ final class ProduceOperation {
         }
     }
 
-    func start() -> Outcome {
+    func start(deferring: Bool = false) -> Outcome {
         let loop = context.eventLoop
         for (topicIndex, partitionIndex, topic, index, records) in batches {
             switch ProduceHandler.prepare(topic, index, records, acks: acks, context: context) {
@@ -227,6 +269,12 @@ final class ProduceOperation {
                     continue
                 }
                 pending += 1
+                if deferring {
+                    context.scratch.value.remoteProduce().start(
+                        partition, records, topic: topic, index: index, acks: acks, context: context,
+                        reportingTo: (self, topicIndex, partitionIndex))
+                    continue
+                }
                 let (context, bound) = (context, NIOLoopBound(self, eventLoop: loop))
                 partition.append(records, waitForFlush: acks != 0) { result in
                     let answer = ProduceHandler.response(to: result, topic: topic, index: index, bytes: bytes, context: context)
@@ -234,29 +282,40 @@ final class ProduceOperation {
                 }
             }
         }
-        batches.removeAll()  // their records are the request's, which need not outlive it
+        batches.removeAll(keepingCapacity: true)  // their records are the request's, which need not outlive it
         pending -= 1
         if pending == 0 { return .now(Result { try ProduceHandler.answer(response.responses, acks: acks) }) }
+        if deferring {
+            answersDeferred = true
+            return .deferred
+        }
         let promise = loop.makePromise(of: ProduceResponse?.self)
         self.promise = promise
         return .later(promise.futureResult)
     }
 
-    private func appended(_ answer: PartitionResponse, topicIndex: Int, partitionIndex: Int) {
+    fileprivate func appended(_ answer: PartitionResponse, topicIndex: Int, partitionIndex: Int) {
         response.responses[topicIndex].partitionResponses[partitionIndex] = answer
         pending -= 1
-        guard pending == 0, let promise else { return }
-        self.promise = nil
-        promise.completeWith(Result { try ProduceHandler.answer(response.responses, acks: acks) })
+        guard pending == 0 else { return }
+        let result = Result { try ProduceHandler.answer(response.responses, acks: acks) }
+        if let promise {
+            self.promise = nil
+            promise.completeWith(result)
+        } else if answersDeferred {
+            answersDeferred = false
+            context.responder.complete(result.map { $0.map { ProduceHandler.encodedFrame($0, context: context) } })
+        }
     }
 }
 
-/// A one-partition Produce that cannot be answered while its request is read: its partition
-/// is owned by another event loop, or its answer waits for a sync (`flush.messages`). The
+/// One partition's append that cannot be answered while its request is read: its partition is
+/// owned by another event loop, or its answer waits for a sync (`flush.messages`). The
 /// records go to the partition's loop and the answer comes back to the connection's, each hop
-/// a closure that captures only this object, and the answer is handed to the connection
-/// (``PendingResponse/deferred``): with the object reused from ``RequestScratch``, the request
-/// allocates nothing.
+/// a closure that captures only this object. For a one-partition request the answer is
+/// handed to the connection (``PendingResponse/deferred``), so that, with the object reused
+/// from ``RequestScratch``, the request allocates nothing; for a request of several it goes to
+/// its ``ProduceOperation``.
 ///
 /// `@unchecked Sendable`: the hops need it, and the object is touched by one thread at a time.
 /// The connection's loop sets it up and hands it to the partition's loop with
@@ -274,14 +333,19 @@ final class RemoteProduce: @unchecked Sendable {
     private var bytes = 0
     private var acks: Int16 = 0
     private var result: Result<AppendInfo, Error>?
+    /// The request of several partitions this append is part of, and the answer's place in it.
+    private var operation: (ProduceOperation, topicIndex: Int, partitionIndex: Int)?
 
     /// Whether the object holds no request (and may take another).
     var isIdle: Bool { context == nil }
 
-    /// Starts appending `records` to `partition`; the answer goes to `context`'s responder.
+    /// Starts appending `records` to `partition`; the answer goes to `context`'s responder, or
+    /// to `operation` at that place.
     func start(
-        _ partition: Partition, _ records: ProducedRecords, topic: String, index: Int32, acks: Int16, context: RequestContext
+        _ partition: Partition, _ records: ProducedRecords, topic: String, index: Int32, acks: Int16, context: RequestContext,
+        reportingTo operation: (ProduceOperation, topicIndex: Int, partitionIndex: Int)? = nil
     ) {
+        self.operation = operation
         self.partition = partition
         self.records = records
         self.context = context
@@ -320,10 +384,15 @@ final class RemoteProduce: @unchecked Sendable {
     private func answer() {
         guard let context, let result else { return }
         let response = ProduceHandler.response(to: result, topic: topic, index: index, bytes: bytes, context: context)
-        let topic = self.topic
+        let (topic, operation) = (self.topic, self.operation)
         self.context = nil
         self.result = nil
         self.partition = nil
+        self.operation = nil
+        if let (operation, topicIndex, partitionIndex) = operation {
+            operation.appended(response, topicIndex: topicIndex, partitionIndex: partitionIndex)
+            return
+        }
         if acks == 0 {
             context.responder.complete(response.errorCode == 0
                 ? .success(nil) : .failure(AcksZeroProduceFailed(code: response.errorCode, message: response.errorMessage ?? "")))
