@@ -60,9 +60,9 @@ final class RequestFrameDecoder: ChannelInboundHandler {
                 parts.append(buffer.readSlice(length: length)!)
                 missing -= length
                 if missing == 0 {
-                    let frame: RequestFrame = parts.count == 1 ? .whole(parts[0]) : .scattered(parts)
-                    parts = []
-                    context.fireChannelRead(wrapInboundOut(frame))
+                    fireParts(context: context)
+                    // Kept for the next frame unless the one passed on still holds the list.
+                    parts.removeAll(keepingCapacity: true)
                 }
                 continue
             }
@@ -76,11 +76,17 @@ final class RequestFrameDecoder: ChannelInboundHandler {
                 context.fireChannelRead(wrapInboundOut(.whole(buffer.readSlice(length: Int(size))!)))
             } else {
                 missing = Int(size) - buffer.readableBytes
-                // Room for the parts to come, at a read of 64 KiB or more each.
+                // Room for the parts to come, at a read of 64 KiB or more each (kept from the
+                // frames before when it is enough).
                 parts.reserveCapacity(min(64, 2 + missing / 65_536))
                 if buffer.readableBytes > 0 { parts.append(buffer.readSlice(length: buffer.readableBytes)!) }
             }
         }
+    }
+
+    /// Passes on the frame read in ``parts``.
+    private func fireParts(context: ChannelHandlerContext) {
+        context.fireChannelRead(wrapInboundOut(parts.count == 1 ? .whole(parts[0]) : .scattered(parts)))
     }
 
     /// The next frame's size, once its four bytes are in (they may span reads).

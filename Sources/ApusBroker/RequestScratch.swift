@@ -2,10 +2,11 @@ import ApusProtocol
 import NIOCore
 
 /// What one connection decodes and encodes request after request, kept so that each request
-/// reuses the storage of the one before it: a one-partition Produce answered while its request
-/// is read allocates nothing once the connection has seen its largest request, and a Fetch
-/// reuses its request, the connection's last fetch operation, the response buffer and the list
-/// of parts, allocating only for the file ranges it sends (and the part list, once written).
+/// reuses the storage of the one before it: a Produce allocates nothing once the connection has
+/// seen its largest request (its request, the walk of a scattered one, its operation, the
+/// ``RemoteProduce``s of partitions on other loops and the response buffer are reused), and a
+/// Fetch reuses its request, the connection's last fetch operation, the response buffer and the
+/// list of parts, allocating only for the file ranges it sends (and the part list, once written).
 ///
 /// Used only on the connection's event loop; it travels in ``RequestContext`` as a
 /// `NIOLoopBound`, which checks that.
