@@ -102,8 +102,9 @@ public final class PartitionLog {
             .filter { $0.hasSuffix(".log") }
             .compactMap { Int64($0.dropLast(4)) }
             .sorted()
-        // Remove index files left without their log, and temporary files of an interrupted write.
-        for name in try FileSystem.listDirectory(directory) where name.hasSuffix(".tmp") || name.hasSuffix(".deleted") {
+        // Remove temporary files of an interrupted write, and files of deleted segments.
+        try FileSystem.removeTemporaryFiles(in: directory)
+        for name in try FileSystem.listDirectory(directory) where name.hasSuffix(".deleted") {
             try FileSystem.remove(directory + "/" + name)
         }
         var segments: [LogSegment] = []

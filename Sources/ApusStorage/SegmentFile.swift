@@ -191,6 +191,16 @@ public enum FileSystem {
         return names.sorted()
     }
 
+    /// Removes the temporary files (`*.tmp`) that a ``writeAtomically(_:contents:)`` interrupted
+    /// by a crash left in `directory`. Call it only when no write into the directory can be in
+    /// progress.
+    public static func removeTemporaryFiles(in directory: String) throws {
+        guard isDirectory(directory) else { return }
+        for name in try listDirectory(directory) where name.hasSuffix(".tmp") {
+            try remove(directory + "/" + name)
+        }
+    }
+
     static func isDirectory(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR

@@ -251,6 +251,26 @@ private func plainLogin(_ client: TestClient, user: String, password: String) th
         #expect(users["writer0-user24"] != nil && users["writer1-user24"] != nil && users["writer0-user0"] == nil)
     }
 
+    /// What a crash in the middle of a credentials or ACL write leaves (`*.tmp` beside the
+    /// file) is removed when the broker starts; the files themselves are kept and read.
+    @Test func aBrokerStartRemovesTheLeftoversOfInterruptedWrites() async throws {
+        let directory = NSTemporaryDirectory() + "apus-security-leftovers-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let security = directory + "/security"
+        let leftovers = [
+            security + "/scram-credentials.json.4242.17.tmp", security + "/acls.json.4242.18.tmp",
+        ]
+        try await withSaslBroker(dataDirectory: directory) { _, _ in }
+        for path in leftovers { try Data("{\"half\": ".utf8).write(to: URL(fileURLWithPath: path)) }
+        let kept = try FileManager.default.contentsOfDirectory(atPath: security).filter { !$0.hasSuffix(".tmp") }.sorted()
+        try await withBroker(settings: [("listeners", "SASL_PLAINTEXT://127.0.0.1:0")], dataDirectory: directory) { _, port in
+            #expect(leftovers.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
+            #expect(try FileManager.default.contentsOfDirectory(atPath: security).sorted() == kept)
+            let client = try TestClient(port: port)
+            #expect(try scramLogin(client, user: "alice", password: "alice-secret") == .noError)
+        }
+    }
+
     @Test func aclsDecideProduceAndSurviveARestart() async throws {
         let directory = NSTemporaryDirectory() + "apus-security-acl-" + UUID().uuidString
         let settings = [

@@ -32,6 +32,7 @@ public final class BrokerSecurity: Sendable {
         self.logger = logger
         credentialStore = ScramCredentialStore(dataDirectory: config.dataDirectory)
         aclStore = AclStore(dataDirectory: config.dataDirectory)
+        try credentialStore.removeLeftovers()
         credentials = Mutex((credentialStore.version, try credentialStore.load()))
         authorizerEnabled = config.security.authorizerEnabled
         authorizer = Mutex(Self.makeAuthorizer(authorizerEnabled ? try aclStore.load() : [], config.security))

@@ -52,6 +52,15 @@ public struct ScramCredentialStore: Sendable {
         return users
     }
 
+    /// Removes what writes interrupted by a crash left in `security/` (`*.tmp` files of the
+    /// credentials and ACL files). Holds the credentials lock, so that no `apus users` write is
+    /// in progress; the broker calls it at start, before it writes ACLs.
+    public func removeLeftovers() throws {
+        let directory = FileSystem.parentDirectory(of: path)
+        guard FileManager.default.fileExists(atPath: directory) else { return }
+        try FileSystem.withExclusiveLock(lockPath) { try FileSystem.removeTemporaryFiles(in: directory) }
+    }
+
     /// Adds or replaces the credential of `user` for its mechanism.
     public func upsert(user: String, credential: ScramCredential) throws {
         try FileSystem.withExclusiveLock(lockPath) {
