@@ -112,6 +112,18 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         updateReading(context: context)
     }
 
+    /// The task that drops a written Fetch answer's parts, made once (a closure that captures
+    /// one value needs no allocation of its own, but this one captures a loop-bound pair).
+    private var releaseParts: (@Sendable () -> Void)?
+
+    private func releaseWrittenParts(on loop: EventLoop) -> @Sendable () -> Void {
+        if let releaseParts { return releaseParts }
+        let scratch = NIOLoopBound(self.scratch, eventLoop: loop)
+        let made: @Sendable () -> Void = { scratch.value.releaseWrittenParts() }
+        releaseParts = made
+        return made
+    }
+
     /// The answer to request `sequence`, given as ``PendingResponse/deferred``.
     func deferredCompleted(_ sequence: Int, _ result: Result<ResponseFrame?, Error>) {
         guard let (apiName, started) = deferredRequests.removeValue(forKey: sequence), let context = channelContext else { return }
@@ -182,7 +194,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
             }
             if wrote {
                 context.flush()
-                scratch.responseWritten()
+                scratch.responseWritten { context.eventLoop.execute(releaseWrittenParts(on: context.eventLoop)) }
             }
             // A failed login: its answer is out, now the connection goes.
             if session?.hasFailed == true && nextToWrite == nextSequence && !closing {

@@ -131,10 +131,23 @@ final class RequestScratch {
         return responseBuffer
     }
 
-    /// Drops the last Fetch answer's parts once it is written: its file ranges hold segment
-    /// files open. (While the answer is still queued this makes the list anew, next time.)
-    func responseWritten() {
-        if !responseParts.isEmpty { responseParts.removeAll(keepingCapacity: true) }
+    /// Whether the last Fetch answer's parts are to be dropped (``responseWritten(release:)``).
+    private var partsReleaseScheduled = false
+
+    /// Drops the last Fetch answer's parts once it is written, since its file ranges hold
+    /// segment files open. They are dropped by `release`, a task the caller runs once the
+    /// current one is over: by then the answer, still referenced higher up the stack while it
+    /// is written, has let go of the list, which is emptied in place rather than made anew.
+    func responseWritten(release: () -> Void) {
+        guard !responseParts.isEmpty, !partsReleaseScheduled else { return }
+        partsReleaseScheduled = true
+        release()
+    }
+
+    /// The task ``responseWritten(release:)`` schedules.
+    func releaseWrittenParts() {
+        partsReleaseScheduled = false
+        responseParts.removeAll(keepingCapacity: true)
     }
 
     /// An operation to serve `request`: the last one when it can be reused, else a new one
