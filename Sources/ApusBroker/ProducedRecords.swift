@@ -10,6 +10,25 @@ enum ProducedRecords: Sendable {
     case whole(ByteBuffer)
     case scattered(ArraySlice<ByteBuffer>)
 
+    /// At most this many pieces are appended where they are; more are copied together first
+    /// (each piece is a nested closure while the bytes are lent).
+    static let maximumPieces = 64
+
+    /// The records in `parts`: as they are, or copied into one buffer when there are more
+    /// than ``maximumPieces``.
+    init(_ parts: ArraySlice<ByteBuffer>) {
+        if parts.count == 1 {
+            self = .whole(parts[parts.startIndex])
+        } else if parts.count <= Self.maximumPieces {
+            self = .scattered(parts)
+        } else {
+            var gathered = ByteBuffer()
+            gathered.reserveCapacity(parts.reduce(0) { $0 + $1.readableBytes })
+            for part in parts { gathered.writeImmutableBuffer(part) }
+            self = .whole(gathered)
+        }
+    }
+
     /// Bytes in all.
     var readableBytes: Int {
         switch self {

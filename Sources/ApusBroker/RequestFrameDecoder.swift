@@ -26,8 +26,11 @@ enum RequestFrame {
 ///
 /// A frame that spans socket reads is passed on as the slices of the reads it came in, never
 /// copied together here (SwiftNIO's `ByteToMessageDecoder` would gather it into one buffer).
-/// A negative size or one above `socket.request.max.bytes` is an error that closes the
-/// connection; nothing is allocated for it.
+/// Only parts under ``smallestSlicedPart`` are copied, into a buffer of the frame's own: a
+/// slice keeps its whole read buffer alive, so a client that sends a frame a few bytes at a
+/// time would otherwise make the broker hold a read buffer per few bytes. A negative size or
+/// one above `socket.request.max.bytes` is an error that closes the connection; nothing is
+/// allocated for it, and a frame's memory grows only with the bytes that arrive.
 final class RequestFrameDecoder: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = RequestFrame
@@ -39,6 +42,11 @@ final class RequestFrameDecoder: ChannelInboundHandler {
     /// The frame being read: its parts so far, and the bytes it still misses.
     private var parts: [ByteBuffer] = []
     private var missing = 0
+    /// Whether the last part is a buffer of the frame's own, which small parts are copied into.
+    private var lastPartIsCopy = false
+
+    /// Parts at least this long are kept as slices of their reads; shorter ones are copied.
+    static let smallestSlicedPart = 16 * 1024
     /// Set after a bad size: the rest of the stream is ignored while the connection closes.
     private var failed = false
 
@@ -57,12 +65,13 @@ final class RequestFrameDecoder: ChannelInboundHandler {
         while buffer.readableBytes > 0 && !failed {
             if missing > 0 {
                 let length = min(missing, buffer.readableBytes)
-                parts.append(buffer.readSlice(length: length)!)
                 missing -= length
+                appendPart(buffer.readSlice(length: length)!)
                 if missing == 0 {
                     fireParts(context: context)
                     // Kept for the next frame unless the one passed on still holds the list.
                     parts.removeAll(keepingCapacity: true)
+                    lastPartIsCopy = false
                 }
                 continue
             }
@@ -79,9 +88,27 @@ final class RequestFrameDecoder: ChannelInboundHandler {
                 // Room for the parts to come, at a read of 64 KiB or more each (kept from the
                 // frames before when it is enough).
                 parts.reserveCapacity(min(64, 2 + missing / 65_536))
-                if buffer.readableBytes > 0 { parts.append(buffer.readSlice(length: buffer.readableBytes)!) }
+                if buffer.readableBytes > 0 { appendPart(buffer.readSlice(length: buffer.readableBytes)!) }
             }
         }
+    }
+
+    /// Adds `part` to the frame: as it is when long enough, else copied into the frame's own
+    /// last buffer (made with room for what the frame still misses, up to 64 KiB).
+    private func appendPart(_ part: ByteBuffer) {
+        if part.readableBytes >= Self.smallestSlicedPart {
+            parts.append(part)
+            lastPartIsCopy = false
+            return
+        }
+        if lastPartIsCopy, parts[parts.count - 1].writableBytes >= part.readableBytes {
+            parts[parts.count - 1].writeImmutableBuffer(part)
+            return
+        }
+        var copy = ByteBufferAllocator().buffer(capacity: part.readableBytes + min(missing, 64 * 1024))
+        copy.writeImmutableBuffer(part)
+        parts.append(copy)
+        lastPartIsCopy = true
     }
 
     /// Passes on the frame read in ``parts``.

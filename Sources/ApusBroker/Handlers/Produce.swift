@@ -98,7 +98,7 @@ enum ProduceHandler: APIHandler {
     ) -> ProducedRecords? {
         guard let scattered else { return data.records.map { .whole($0) } }
         guard index < scattered.partitionCount, let parts = scattered.records(ofPartitionAt: index) else { return nil }
-        return parts.count == 1 ? .whole(parts[parts.startIndex]) : .scattered(parts)
+        return ProducedRecords(parts)
     }
 
     /// Checks one partition's data (authorization, acks, the partition, the batch's framing)
