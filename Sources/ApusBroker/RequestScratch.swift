@@ -38,53 +38,40 @@ final class RequestScratch {
     func endScatteredProduce() {
         hasScatteredProduce = false
     }
-    /// The last Produce operation (a request of several partitions), reused for the next
-    /// when it is done and nothing else holds it.
-    private var lastProduceOperation: ProduceOperation?
+    /// Produce operations and their appends on other loops, kept for reuse: more than
+    /// ``keptProduceObjects`` in flight at once make new ones.
+    private var produceOperations = ReusePool<ProduceOperation>()
+    private var remoteProduces = ReusePool<RemoteProduce>()
+    private static let keptProduceObjects = 32
 
-    /// An operation to serve a Produce request of several partitions: the last one when it can
-    /// be reused, else a new one (kept for the next).
+    /// An operation to serve a Produce request: a kept one that is done and held by nothing
+    /// else, else a new one (kept while there is room).
     func produceOperation(
         for request: ProduceRequest, scattered: ScatteredProduceRequest?, context: RequestContext
     ) -> ProduceOperation {
-        if lastProduceOperation != nil, isKnownUniquelyReferenced(&lastProduceOperation), let reusable = lastProduceOperation,
-            reusable.isDone
-        {
+        if let reusable = produceOperations.take(where: \.isDone) {
             reusable.reuse(for: request, scattered: scattered, context: context)
             return reusable
         }
-        let made = ProduceOperation(request, scattered: scattered, context: context)
-        lastProduceOperation = made
-        return made
+        return produceOperations.keep(ProduceOperation(request, scattered: scattered, context: context), upTo: Self.keptProduceObjects)
     }
-
-    /// One-partition Produce requests answered later (``RemoteProduce``), kept for reuse.
-    private var remoteProduces: [RemoteProduce] = []
-    /// How many are kept: more than this many in flight at once make new ones.
-    private static let keptRemoteProduces = 32
 
     /// An idle ``RemoteProduce`` that nothing else holds, else a new one (kept while there is
     /// room).
     func remoteProduce() -> RemoteProduce {
-        for index in remoteProduces.indices
-        where isKnownUniquelyReferenced(&remoteProduces[index]) && remoteProduces[index].isIdle {
-            return remoteProduces[index]
-        }
-        let made = RemoteProduce()
-        if remoteProduces.count < Self.keptRemoteProduces { remoteProduces.append(made) }
-        return made
+        remoteProduces.take(where: \.isIdle) ?? remoteProduces.keep(RemoteProduce(), upTo: Self.keptProduceObjects)
     }
 
     /// The connection's last Fetch request, decoded over the one before (a fetch that waits
     /// keeps a copy, and the next decode then makes new storage).
     var fetchRequest = FetchRequest()
-    /// The last fetch operation, reused for the next Fetch when it is answered and nothing else
-    /// holds it (a fetch still waiting is held by its timer and wake-up closures).
-    private var lastFetchOperation: FetchOperation?
+    /// Fetch operations, reused for the next Fetch when answered and held by nothing else (a
+    /// fetch still waiting is held by its timer and its reads on other loops). Consumers keep
+    /// one fetch in flight per connection, so few are kept.
+    private var fetchOperations = ReusePool<FetchOperation>()
+    private static let keptFetchOperations = 2
     /// The parts of the last Fetch answer: slices of ``responseBuffer`` and file ranges.
     private var responseParts: [ResponseFrame.Part] = []
-    /// A Produce response of one topic and one partition, its fields set for each answer.
-    private var produceResponse = ProduceResponse(responses: [.init(partitionResponses: [.init()])])
     /// The buffer answers are encoded into. Once the previous answer is written, nothing else
     /// holds it and it is cleared in place; while the socket still holds it, clearing it makes
     /// a new one.
@@ -104,18 +91,6 @@ final class RequestScratch {
                 produceRequest.topicData[topic].partitionData[partition].unknownTaggedFields.removeAll(keepingCapacity: true)
             }
         }
-    }
-
-    /// The frame of a Produce response for one partition of `topic`.
-    func produceResponseFrame(
-        topic: String, _ partition: ProduceResponse.PartitionProduceResponse, correlationId: Int32, version: Int16
-    ) -> ResponseFrame {
-        produceResponse.responses[0].name = topic
-        produceResponse.responses[0].partitionResponses[0] = partition
-        let frame = encodeFrame(correlationId: correlationId, apiKey: .produce, version: version) {
-            produceResponse.write(to: &$0, version: version)
-        }
-        return ResponseFrame(frame)
     }
 
     /// A response frame (size, header, body) encoded into the reused buffer. The buffer is
@@ -150,16 +125,15 @@ final class RequestScratch {
         responseParts.removeAll(keepingCapacity: true)
     }
 
-    /// An operation to serve `request`: the last one when it can be reused, else a new one
-    /// (kept for the next).
+    /// An operation to serve `request`: a kept one that is done and held by nothing else, else
+    /// a new one (kept while there is room).
     func fetchOperation(for request: FetchRequest, context: RequestContext) -> FetchOperation {
-        if lastFetchOperation != nil, isKnownUniquelyReferenced(&lastFetchOperation), let reusable = lastFetchOperation, reusable.isDone {
+        if let reusable = fetchOperations.take(where: \.isDone) {
             reusable.reuse(for: request, context: context)
             return reusable
         }
-        let made = FetchOperation(request: request, context: context, copyRecords: false)
-        lastFetchOperation = made
-        return made
+        return fetchOperations.keep(
+            FetchOperation(request: request, context: context, copyRecords: false), upTo: Self.keptFetchOperations)
     }
 
     /// A Fetch answer's frame: `body` encoded into the reused buffer, then cut by `splicer`
@@ -169,5 +143,25 @@ final class RequestScratch {
     ) -> ResponseFrame {
         _ = encodeFrame(correlationId: correlationId, apiKey: .fetch, version: version, body: body)
         return splicer.splice(&responseBuffer, compact: FetchResponse.isFlexible(version: version), into: &responseParts)
+    }
+}
+
+/// Objects kept for reuse: one is taken when nothing but the pool holds it
+/// (`isKnownUniquelyReferenced`), so that no other loop or callback can still be using it.
+struct ReusePool<Object: AnyObject> {
+    private var objects: [Object] = []
+
+    /// A kept object that nothing else holds and that `isReusable` accepts.
+    mutating func take(where isReusable: (Object) -> Bool) -> Object? {
+        for index in objects.indices where isKnownUniquelyReferenced(&objects[index]) && isReusable(objects[index]) {
+            return objects[index]
+        }
+        return nil
+    }
+
+    /// Keeps `object` for reuse while the pool has fewer than `limit`; returns it.
+    mutating func keep(_ object: Object, upTo limit: Int) -> Object {
+        if objects.count < limit { objects.append(object) }
+        return object
     }
 }

@@ -21,57 +21,26 @@ enum ProduceHandler: APIHandler {
 
     typealias PartitionResponse = ProduceResponse.PartitionProduceResponse
 
-    /// A request for one partition, what a producer with one partition per broker sends, is
-    /// answered without futures: at once when the connection is on the partition's loop and
-    /// the answer need not wait for a sync, else by a ``RemoteProduce`` that answers through
-    /// the context's responder (``PendingResponse/deferred``). The request is decoded over the
-    /// connection's previous one and the answer is encoded into the connection's response
-    /// buffer (``RequestScratch``), so that path allocates nothing. A request of several
-    /// partitions is a ``ProduceOperation``, answered the same way.
+    /// Answered without futures by a ``ProduceOperation`` reused from the connection's
+    /// ``RequestScratch``: at once when every partition is on the connection's loop and no
+    /// answer waits for a sync, else through the context's responder
+    /// (``PendingResponse/deferred``) once the appends on other loops (``RemoteProduce``) are
+    /// in. The request is decoded over the connection's previous one and the answer is encoded
+    /// into the connection's response buffer, so a Produce allocates nothing on its steady path.
     static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> PendingResponse {
-        let version = context.apiVersion
         let scratch = context.scratch.value
-        try scratch.produceRequest.decode(from: &body, version: version)
+        try scratch.produceRequest.decode(from: &body, version: context.apiVersion)
         defer { scratch.releaseProduceRecords() }
-        let correlationId = context.header.correlationId
-        guard scratch.produceRequest.topicData.count == 1, scratch.produceRequest.topicData[0].partitionData.count == 1 else {
-            let operation = scratch.produceOperation(for: scratch.produceRequest, scattered: scratch.scatteredProduce, context: context)
-            switch operation.start(deferring: true) {
-            case .now(let response):
-                return ready { try response.get().map { encodedFrame($0, context: context) } }
-            case .deferred:
-                return .deferred
-            case .later:
-                preconditionFailure("a deferring produce answers through its responder, not a future")
-            }
-        }
-        let topic = scratch.produceRequest.topicData[0].name
-        let data = scratch.produceRequest.topicData[0].partitionData[0]
-        let acks = scratch.produceRequest.acks
-        let records = records(of: data, at: 0, scattered: scratch.scatteredProduce)
-        let bytes = records?.readableBytes ?? 0
-        @Sendable func frame(_ partition: PartitionResponse) throws -> ResponseFrame? {
-            try answer([.init(name: topic, partitionResponses: [partition])], acks: acks)
-                .map { responseFrame($0, correlationId: correlationId, version: version) }
-        }
-        switch prepare(topic, data.index, records, acks: acks, context: context) {
-        case .refused(let refusal):
-            return ready { try frame(refusal) }
-        case .append(let partition, let records):
-            if let result = partition.appendNow(records, waitForFlush: acks != 0) {
-                let answer = response(to: result, topic: topic, index: data.index, bytes: bytes, context: context)
-                if acks == 0 { return answer.errorCode == 0 ? .ready(nil) : ready { try frame(answer) } }
-                return .ready(scratch.produceResponseFrame(topic: topic, answer, correlationId: correlationId, version: version))
-            }
-            // Appended on the partition's loop; the answer is encoded back on the connection's.
-            scratch.remoteProduce().start(
-                partition, records, topic: topic, index: data.index, acks: acks, context: context)
+        let operation = scratch.produceOperation(for: scratch.produceRequest, scattered: scratch.scatteredProduce, context: context)
+        switch operation.start(deferring: true) {
+        case .now(.success(let response)):
+            return .ready(response.map { encodedFrame($0, context: context) })
+        case .now(.failure(let error)):
+            return .later(context.eventLoop.makeFailedFuture(error))  // acks=0: the connection closes
+        case .deferred:
             return .deferred
-        }
-
-        /// A frame ready now; a failure (acks=0) closes the connection, as a failed future does.
-        func ready(_ body: () throws -> ResponseFrame?) -> PendingResponse {
-            do { return .ready(try body()) } catch { return .later(context.eventLoop.makeFailedFuture(error)) }
+        case .later:
+            preconditionFailure("a deferring produce answers through its responder, not a future")
         }
     }
 
@@ -271,7 +240,7 @@ final class ProduceOperation {
                 pending += 1
                 if deferring {
                     context.scratch.value.remoteProduce().start(
-                        partition, records, topic: topic, index: index, acks: acks, context: context,
+                        partition, records, topic: topic, index: index, waitForFlush: acks != 0, context: context,
                         reportingTo: (self, topicIndex, partitionIndex))
                     continue
                 }
@@ -312,10 +281,8 @@ final class ProduceOperation {
 /// One partition's append that cannot be answered while its request is read: its partition is
 /// owned by another event loop, or its answer waits for a sync (`flush.messages`). The
 /// records go to the partition's loop and the answer comes back to the connection's, each hop
-/// a closure that captures only this object. For a one-partition request the answer is
-/// handed to the connection (``PendingResponse/deferred``), so that, with the object reused
-/// from ``RequestScratch``, the request allocates nothing; for a request of several it goes to
-/// its ``ProduceOperation``.
+/// a closure that captures only this object, and goes to the request's ``ProduceOperation``;
+/// with the object reused from ``RequestScratch``, this allocates nothing.
 ///
 /// `@unchecked Sendable`: the hops need it, and the object is touched by one thread at a time.
 /// The connection's loop sets it up and hands it to the partition's loop with
@@ -331,19 +298,18 @@ final class RemoteProduce: @unchecked Sendable {
     private var topic = ""
     private var index: Int32 = 0
     private var bytes = 0
-    private var acks: Int16 = 0
+    private var waitForFlush = false
     private var result: Result<AppendInfo, Error>?
-    /// The request of several partitions this append is part of, and the answer's place in it.
+    /// The request this append is part of, and the answer's place in its response.
     private var operation: (ProduceOperation, topicIndex: Int, partitionIndex: Int)?
 
     /// Whether the object holds no request (and may take another).
     var isIdle: Bool { context == nil }
 
-    /// Starts appending `records` to `partition`; the answer goes to `context`'s responder, or
-    /// to `operation` at that place.
+    /// Starts appending `records` to `partition`; the answer goes to `operation`, at that place.
     func start(
-        _ partition: Partition, _ records: ProducedRecords, topic: String, index: Int32, acks: Int16, context: RequestContext,
-        reportingTo operation: (ProduceOperation, topicIndex: Int, partitionIndex: Int)? = nil
+        _ partition: Partition, _ records: ProducedRecords, topic: String, index: Int32, waitForFlush: Bool,
+        context: RequestContext, reportingTo operation: (ProduceOperation, topicIndex: Int, partitionIndex: Int)
     ) {
         self.operation = operation
         self.partition = partition
@@ -352,7 +318,7 @@ final class RemoteProduce: @unchecked Sendable {
         self.topic = topic
         self.index = index
         self.bytes = records.readableBytes
-        self.acks = acks
+        self.waitForFlush = waitForFlush
         if partition.eventLoop.inEventLoop {
             appendOnPartitionLoop()
         } else {
@@ -364,10 +330,10 @@ final class RemoteProduce: @unchecked Sendable {
     private func appendOnPartitionLoop() {
         guard let partition, let records else { return }
         self.records = nil
-        if let result = partition.appendNow(records, waitForFlush: acks != 0) {
+        if let result = partition.appendNow(records, waitForFlush: waitForFlush) {
             appended(result)
         } else {
-            partition.append(records, waitForFlush: acks != 0) { result in self.appended(result) }
+            partition.append(records, waitForFlush: waitForFlush) { result in self.appended(result) }
         }
     }
 
@@ -379,28 +345,16 @@ final class RemoteProduce: @unchecked Sendable {
         context?.eventLoop.execute { self.answer() }
     }
 
-    /// On the connection's loop: encodes the answer into the connection's buffer and hands it
-    /// over; the object is then idle.
+    /// On the connection's loop: hands the partition's answer to the operation; the object is
+    /// then idle.
     private func answer() {
-        guard let context, let result else { return }
+        guard let context, let result, let (operation, topicIndex, partitionIndex) = operation else { return }
         let response = ProduceHandler.response(to: result, topic: topic, index: index, bytes: bytes, context: context)
-        let (topic, operation) = (self.topic, self.operation)
         self.context = nil
         self.result = nil
         self.partition = nil
         self.operation = nil
-        if let (operation, topicIndex, partitionIndex) = operation {
-            operation.appended(response, topicIndex: topicIndex, partitionIndex: partitionIndex)
-            return
-        }
-        if acks == 0 {
-            context.responder.complete(response.errorCode == 0
-                ? .success(nil) : .failure(AcksZeroProduceFailed(code: response.errorCode, message: response.errorMessage ?? "")))
-            return
-        }
-        let frame = context.scratch.value.produceResponseFrame(
-            topic: topic, response, correlationId: context.header.correlationId, version: context.apiVersion)
-        context.responder.complete(.success(frame))
+        operation.appended(response, topicIndex: topicIndex, partitionIndex: partitionIndex)
     }
 }
 
