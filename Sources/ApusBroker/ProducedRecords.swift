@@ -22,10 +22,7 @@ enum ProducedRecords: Sendable {
         } else if parts.count <= Self.maximumPieces {
             self = .scattered(parts)
         } else {
-            var gathered = ByteBuffer()
-            gathered.reserveCapacity(parts.reduce(0) { $0 + $1.readableBytes })
-            for part in parts { gathered.writeImmutableBuffer(part) }
-            self = .whole(gathered)
+            self = .whole(parts.gathered)
         }
     }
 

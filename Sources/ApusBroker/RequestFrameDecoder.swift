@@ -14,11 +14,18 @@ enum RequestFrame {
         case .whole(let buffer):
             return buffer
         case .scattered(let parts):
-            var buffer = ByteBuffer()
-            buffer.reserveCapacity(parts.reduce(0) { $0 + $1.readableBytes })
-            for part in parts { buffer.writeImmutableBuffer(part) }
-            return buffer
+            return parts.gathered
         }
+    }
+}
+
+extension Collection<ByteBuffer> {
+    /// The buffers' bytes copied, in order, into one buffer.
+    var gathered: ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(reduce(0) { $0 + $1.readableBytes })
+        for part in self { buffer.writeImmutableBuffer(part) }
+        return buffer
     }
 }
 
