@@ -170,15 +170,7 @@ public struct ScatteredProduceRequest {
         }
 
         private mutating func unsignedVarint() throws(ProtocolDecodingError) -> UInt32 {
-            var result: UInt32 = 0
-            var shift: UInt32 = 0
-            while true {
-                let byte = try byte()
-                if shift == 28 && byte & 0xF0 != 0 { throw .malformedVarint }
-                result |= UInt32(byte & 0x7F) << shift
-                if byte & 0x80 == 0 { return result }
-                shift += 7
-            }
+            try decodeUnsignedVarint { () throws(ProtocolDecodingError) -> UInt8 in try byte() }
         }
 
         /// A length prefix, nil for null: an unsigned varint of length + 1 (compact) or an

@@ -45,23 +45,13 @@ extension ByteBuffer {
         return KafkaUUID(mostSignificantBits: high, leastSignificantBits: low)
     }
 
-    /// Reads an unsigned varint of at most 5 bytes: 7 bits per byte, least significant group
-    /// first, the high bit set on every byte but the last.
+    /// Reads an unsigned varint of at most 5 bytes (``decodeUnsignedVarint(_:)``).
     public mutating func readUnsignedVarint() throws(ProtocolDecodingError) -> UInt32 {
-        var result: UInt32 = 0
-        var shift: UInt32 = 0
-        while true {
+        try decodeUnsignedVarint { () throws(ProtocolDecodingError) -> UInt8 in
             guard let byte = self.readInteger(as: UInt8.self) else {
                 throw .truncated(needed: 1, available: 0)
             }
-            if shift == 28 && byte & 0xF0 != 0 {
-                throw .malformedVarint
-            }
-            result |= UInt32(byte & 0x7F) << shift
-            if byte & 0x80 == 0 {
-                return result
-            }
-            shift += 7
+            return byte
         }
     }
 
@@ -100,5 +90,24 @@ extension ByteBuffer {
             remaining >>= 7
         }
         writeInteger(UInt8(remaining))
+    }
+}
+
+/// Decodes an unsigned varint of at most 5 bytes, taking its bytes from `nextByte`: 7 bits per
+/// byte, least significant group first, the high bit set on every byte but the last.
+@inline(__always)
+func decodeUnsignedVarint(_ nextByte: () throws(ProtocolDecodingError) -> UInt8) throws(ProtocolDecodingError) -> UInt32 {
+    var result: UInt32 = 0
+    var shift: UInt32 = 0
+    while true {
+        let byte = try nextByte()
+        if shift == 28 && byte & 0xF0 != 0 {
+            throw .malformedVarint
+        }
+        result |= UInt32(byte & 0x7F) << shift
+        if byte & 0x80 == 0 {
+            return result
+        }
+        shift += 7
     }
 }
