@@ -175,7 +175,7 @@ enum MetaProperties {
     static func loadOrCreate(directory: String, nodeId: Int32) throws -> String {
         let path = directory + "/meta.properties"
         if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-            let properties = Dictionary(BrokerConfig.parseProperties(text), uniquingKeysWith: { $1 })
+            let properties = Dictionary(BrokerConfig.parseProperties(text).map { ($0, $1.trimmed) }, uniquingKeysWith: { $1 })
             if let stored = properties["node.id"], stored != "\(nodeId)" {
                 throw ConfigError("\(path) belongs to node.id \(stored), not \(nodeId)")
             }

@@ -185,9 +185,9 @@ public struct BrokerConfig: Sendable, Equatable {
 
     /// Reads a `server.properties` text as Java does (``JavaProperties``: `key=value`,
     /// `key: value` or `key value` lines, comments, continuation lines, escapes), in file
-    /// order; values are trimmed, as Kafka's config parsing does.
+    /// order; ``apply(_:)`` trims the values, as Kafka's config parsing does.
     public static func parseProperties(_ text: String) -> [(String, String)] {
-        JavaProperties.parse(text).map { ($0.key, $0.value.trimmed) }
+        JavaProperties.parse(text).map { ($0.key, $0.value) }
     }
 
     /// Parses `HOST:PORT` (an empty host means 0.0.0.0, as in Kafka).
@@ -252,9 +252,8 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
 }
 
 extension StringProtocol {
-    var trimmed: String {
-        String(drop(while: { $0 == " " || $0 == "\t" || $0 == "\r" }).reversed().drop(while: { $0 == " " || $0 == "\t" || $0 == "\r" }).reversed())
-    }
+    /// Trimmed as Kafka trims settings and list entries (``JavaProperties/trimmed(_:)``).
+    var trimmed: String { JavaProperties.trimmed(self) }
 }
 
 import NIOCore

@@ -7,7 +7,7 @@ import Foundation
 public enum PropertiesFile {
     /// Parses properties text.
     public static func parse(_ text: String) -> [String: String] {
-        Dictionary(JavaProperties.parse(text).map { ($0.key, $0.value.trimmingCharacters(in: .whitespacesAndNewlines)) }, uniquingKeysWith: { $1 })
+        Dictionary(JavaProperties.parse(text).map { ($0.key, JavaProperties.trimmed($0.value)) }, uniquingKeysWith: { $1 })
     }
 
     /// Reads and parses a properties file; throws a plain error if it cannot be read.

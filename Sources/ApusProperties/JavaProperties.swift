@@ -3,7 +3,7 @@
 ///
 /// - One entry per logical line: `key=value`, `key:value` or `key value`; whitespace around the
 ///   separator is dropped, the value's trailing whitespace is kept (Kafka's config parsing
-///   trims it later, and so do the broker and client here).
+///   trims it later, as ``trimmed(_:)`` does for the broker's and client's settings).
 /// - Lines starting with `#` or `!` are comments; blank lines are skipped.
 /// - A line ending in an odd number of backslashes goes on with the next line, whose leading
 ///   whitespace is dropped.
@@ -62,6 +62,17 @@ public enum JavaProperties {
         case "#", "!": return first ? "\\" + String(character) : String(character)
         default: return String(character)
         }
+    }
+
+    /// `value` without leading and trailing characters at or below U+0020 (spaces, tabs, line
+    /// ends, other controls), as Java's `String.trim` and so Kafka's config parsing trim it.
+    public static func trimmed(_ value: some StringProtocol) -> String {
+        func isTrimmed(_ scalar: Unicode.Scalar) -> Bool { scalar.value <= 0x20 }
+        let scalars = value.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !isTrimmed($0) }),
+            let last = scalars.lastIndex(where: { !isTrimmed($0) })
+        else { return "" }
+        return String(String.UnicodeScalarView(scalars[first...last]))
     }
 
     private static func isWhitespace(_ character: Character) -> Bool {

@@ -54,6 +54,13 @@ struct JavaPropertiesTests {
         #expect(entries("bad=\\u12") == ["bad=u12"])
     }
 
+    /// Java's `String.trim`: everything at or below U+0020 goes, other spaces stay.
+    @Test func trimmedAsJavaTrims() {
+        #expect(JavaProperties.trimmed(" \t\r\n\u{0C}\u{01}value with space\t\n ") == "value with space")
+        #expect(JavaProperties.trimmed("\u{00A0}kept\u{3000}") == "\u{00A0}kept\u{3000}")
+        #expect(JavaProperties.trimmed(" \t ") == "")
+    }
+
     @Test func writtenLinesReadBackExactly() {
         let awkward = ["", " ", "  lead", "trail  ", "a=b", "c:d", "#hash", "!bang", "back\\slash", "line\nend", "cr\rlf\r\n",
                        "tab\t", "é ü", "end\\"]
