@@ -47,18 +47,23 @@ public struct RequestContext: Sendable {
     public var advertisedAddress: (host: String, port: Int) { broker.advertisedAddress(of: listener) }
 }
 
-/// One Kafka API: the versions it serves and how it answers a request.
-///
-/// Handlers are small and one per file under `Handlers/`; they get the decoded request and a
-/// ``RequestContext`` and return the response body, or nil for no response (Produce acks=0).
-public protocol APIHandler: Sendable {
+/// One Kafka API: the versions it serves and how it answers a request's body. Produce and
+/// Fetch answer this way directly (their answers are encoded into the connection's buffer,
+/// Fetch's records sent from the segment files); the others are ``APIHandler``s.
+public protocol APIResponder: Sendable {
     associatedtype Request: RequestMessage
     /// The versions advertised in ApiVersions; every one of them is implemented.
     static var versions: ClosedRange<Int16> { get }
-    static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<Request.Response?>
-    /// Decodes the body, runs ``handle(_:context:)`` and encodes the response frame. Handlers
-    /// that send file data (Fetch) provide their own.
+    /// Decodes the body and answers: the frame now, or later.
     static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> PendingResponse
+}
+
+/// One Kafka API answered by a function from the decoded request to a future response body.
+///
+/// Handlers are small and one per file under `Handlers/`; they get the decoded request and a
+/// ``RequestContext`` and return the response body, or nil for no response.
+public protocol APIHandler: APIResponder {
+    static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<Request.Response?>
 }
 
 /// A handler's answer to one request: ready when the request was read, or later.
@@ -85,9 +90,18 @@ struct DeferredResponder: Sendable {
     }
 }
 
-extension APIHandler {
+extension APIResponder {
     static var apiKey: ApiKey { Request.apiKey }
 
+    /// The frame (size, header, body) of `response` to the request `correlationId`.
+    static func responseFrame(_ response: Request.Response, correlationId: Int32, version: Int16) -> ResponseFrame {
+        ResponseFrame(encodeFrame(correlationId: correlationId, apiKey: apiKey, version: version, allocator: ByteBufferAllocator()) {
+            response.write(to: &$0, version: version)
+        })
+    }
+}
+
+extension APIHandler {
     /// Decodes the body, runs the handler and encodes the response frame (size, header, body).
     static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> PendingResponse {
         let version = context.apiVersion
@@ -95,13 +109,6 @@ extension APIHandler {
         let correlationId = context.header.correlationId
         return .later(handle(request, context: context).map { response in
             response.map { responseFrame($0, correlationId: correlationId, version: version) }
-        })
-    }
-
-    /// The frame (size, header, body) of `response` to the request `correlationId`.
-    static func responseFrame(_ response: Request.Response, correlationId: Int32, version: Int16) -> ResponseFrame {
-        ResponseFrame(encodeFrame(correlationId: correlationId, apiKey: apiKey, version: version, allocator: ByteBufferAllocator()) {
-            response.write(to: &$0, version: version)
         })
     }
 }
@@ -130,7 +137,7 @@ func encodeFrame(
 
 /// The APIs this broker serves, and the ranges it advertises.
 enum APIRegistry {
-    static let handlers: [any APIHandler.Type] = [
+    static let handlers: [any APIResponder.Type] = [
         ApiVersionsHandler.self, MetadataHandler.self, ProduceHandler.self, FetchHandler.self,
         ListOffsetsHandler.self, CreateTopicsHandler.self, DeleteTopicsHandler.self,
         CreatePartitionsHandler.self, DeleteRecordsHandler.self, DescribeConfigsHandler.self,
@@ -142,5 +149,5 @@ enum APIRegistry {
         DeleteAclsHandler.self, DescribeUserScramCredentialsHandler.self, AlterUserScramCredentialsHandler.self,
     ]
 
-    static let byKey: [ApiKey: any APIHandler.Type] = Dictionary(uniqueKeysWithValues: handlers.map { ($0.apiKey, $0) })
+    static let byKey: [ApiKey: any APIResponder.Type] = Dictionary(uniqueKeysWithValues: handlers.map { ($0.apiKey, $0) })
 }

@@ -133,7 +133,7 @@ final class RequestScratch {
             return reusable
         }
         return fetchOperations.keep(
-            FetchOperation(request: request, context: context, copyRecords: false), upTo: Self.keptFetchOperations)
+            FetchOperation(request: request, context: context), upTo: Self.keptFetchOperations)
     }
 
     /// A Fetch answer's frame: `body` encoded into the reused buffer, then cut by `splicer`

@@ -7,30 +7,16 @@ import NIOCore
 /// the answer waits up to MaxWaitMs for MinBytes to arrive. Every requested partition is
 /// listed in the answer. Fetch sessions (KIP-227) are declined by answering session id 0.
 /// Needs Read on each topic (TOPIC_AUTHORIZATION_FAILED otherwise).
-enum FetchHandler: APIHandler {
+enum FetchHandler: APIResponder {
     typealias Request = FetchRequest
     static let versions: ClosedRange<Int16> = 4...12
 
-    /// The answer with each partition's records read into the response; ``respond(to:context:)``
-    /// sends them from the segment files instead.
-    static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<FetchResponse?> {
-        if request.sessionId != 0 {
-            return context.eventLoop.makeSucceededFuture(sessionNotFound)
-        }
-        let operation = FetchOperation(request: request, context: context, copyRecords: true)
-        switch operation.start() {
-        case .now: return context.eventLoop.makeSucceededFuture(operation.response)
-        case .later(let future): return future.map { response, _ in response }
-        case .deferred: preconditionFailure("a fetch defers its answer only when asked to")
-        }
-    }
-
-    /// Like the default, but the records go out with sendfile straight from the segment files,
-    /// and a fetch whose partitions are on the connection's loop and that need not wait is
-    /// answered while its request is read; any other answers later through the context's
-    /// responder (``PendingResponse/deferred``), with no future either. The connection's previous fetch
-    /// operation is reused when nothing holds it any more (``RequestScratch``), so such an
-    /// answer allocates only for its file ranges.
+    /// The records go out with sendfile straight from the segment files. A fetch whose
+    /// partitions are on the connection's loop and that need not wait is answered while its
+    /// request is read; any other answers later through the context's responder
+    /// (``PendingResponse/deferred``), with no future either. Fetch operations are reused when
+    /// nothing holds them any more (``RequestScratch``), so an answer allocates only for its
+    /// file ranges.
     static func respond(to body: inout ByteBuffer, context: RequestContext) throws -> PendingResponse {
         let scratch = context.scratch.value
         try scratch.fetchRequest.decode(from: &body, version: context.apiVersion)
@@ -38,20 +24,11 @@ enum FetchHandler: APIHandler {
             return .ready(responseFrame(sessionNotFound, correlationId: context.header.correlationId, version: context.apiVersion))
         }
         let operation = scratch.fetchOperation(for: scratch.fetchRequest, context: context)
-        switch operation.start(deferring: true) {
+        switch operation.start() {
         case .now:
-            // Answered on the connection's loop: encoded into the connection's reused buffer.
-            let version = context.apiVersion
-            let frame = scratch.fetchResponseFrame(correlationId: context.header.correlationId, version: version, splicer: operation.splicer) {
-                operation.response.write(to: &$0, version: version)
-            }
-            operation.release()
-            return .ready(frame)
+            return .ready(operation.encodedFrame())
         case .deferred:
-            // Answered by the operation, on the connection's loop, into the same buffer.
-            return .deferred
-        case .later:
-            preconditionFailure("a deferring fetch answers through its responder, not a future")
+            return .deferred  // answered by the operation, on the connection's loop
         }
     }
 
@@ -72,30 +49,22 @@ final class FetchOperation {
         var read = PartitionRead(errorCode: 0, highWatermark: -1, logStartOffset: -1, slice: nil)
     }
 
-    /// The response, with a placeholder for each partition's records that the splicer sends
-    /// from the segment file (or, with `copyRecords`, the records themselves).
-    typealias Answer = (FetchResponse, RecordsSplicer)
-
-    /// Answered before ``start(deferring:)`` returned (``response`` and ``splicer`` hold the
-    /// answer), or when data arrives or the wait ends: through the future, or, deferring, by
-    /// the operation itself (``PendingResponse/deferred``).
+    /// Answered before ``start()`` returned (``encodedFrame()`` gives the answer), or when data
+    /// arrives or the wait ends, by the operation itself (``PendingResponse/deferred``).
     enum Outcome {
         case now
-        case later(EventLoopFuture<Answer>)
         case deferred
     }
 
     private var request: FetchRequest
     private var context: RequestContext
-    private var copyRecords: Bool
-    /// The answer, filled in when the fetch answers.
-    private(set) var response = FetchResponse(errorCode: 0, sessionId: 0)
+    /// The answer, filled in when the fetch answers, with a placeholder for each partition's
+    /// records that the splicer sends from the segment file.
+    private var response = FetchResponse(errorCode: 0, sessionId: 0)
     /// The file ranges of ``response``'s records.
-    private(set) var splicer = RecordsSplicer()
+    private var splicer = RecordsSplicer()
     private var targets: [Target] = []
-    /// Made only when the answer comes later, and not deferred.
-    private var promise: EventLoopPromise<Answer>?
-    /// Whether the answer comes later and goes to the context's responder (no promise).
+    /// Whether ``start()`` returned without the answer, which then goes to the responder.
     private var answersDeferred = false
     private var deadline: NIODeadline
     private var finished = false
@@ -110,17 +79,16 @@ final class FetchOperation {
     /// Partitions that will wake this fetch, to be told when it no longer waits.
     private var registrations: [(Partition, UInt64)] = []
 
-    init(request: FetchRequest, context: RequestContext, copyRecords: Bool) {
+    init(request: FetchRequest, context: RequestContext) {
         self.request = request
         self.context = context
-        self.copyRecords = copyRecords
         self.deadline = .now() + .milliseconds(Int64(max(0, request.maxWaitMs)))
         prepare()
     }
 
-    /// Whether the operation has answered and waits for nothing (no timer, promise or
-    /// registration): then, held by nothing else, it may serve another request.
-    var isDone: Bool { finished && promise == nil && !answersDeferred && timeout == nil && registrations.isEmpty }
+    /// Whether the operation has answered and waits for nothing (no timer or registration):
+    /// then, held by nothing else, it may serve another request.
+    var isDone: Bool { finished && !answersDeferred && timeout == nil && registrations.isEmpty }
 
     /// Makes this operation, done (``isDone``) and held by nothing else, serve `request`,
     /// keeping the storage of its response, targets and splicer.
@@ -128,7 +96,6 @@ final class FetchOperation {
         assert(isDone)
         self.request = request
         self.context = context
-        copyRecords = false
         deadline = .now() + .milliseconds(Int64(max(0, request.maxWaitMs)))
         finished = false
         reading = false
@@ -140,7 +107,7 @@ final class FetchOperation {
     /// Drops what the answer held of the segment files (their slices), once it is encoded, so
     /// that an operation kept for reuse keeps no file open, and its copy of the request, so
     /// that the connection decodes the next one in place.
-    func release() {
+    private func release() {
         targets.removeAll(keepingCapacity: true)
         splicer.releaseSlices()
         request = FetchRequest()
@@ -179,16 +146,22 @@ final class FetchOperation {
 
     /// Reads the partitions; answers now when they need no other loop and the fetch need not
     /// wait, else later.
-    func start(deferring: Bool = false) -> Outcome {
+    func start() -> Outcome {
         read()
         if finished { return .now }
-        if deferring {
-            answersDeferred = true
-            return .deferred
-        }
-        let promise = context.eventLoop.makePromise(of: Answer.self)
-        self.promise = promise
-        return .later(promise.futureResult)
+        answersDeferred = true
+        return .deferred
+    }
+
+    /// The answer's frame, encoded into the connection's reused buffer; the operation then
+    /// lets go of its segment files and its copy of the request.
+    func encodedFrame() -> ResponseFrame {
+        let version = context.apiVersion
+        let frame = context.scratch.value.fetchResponseFrame(
+            correlationId: context.header.correlationId, version: version, splicer: splicer
+        ) { response.write(to: &$0, version: version) }
+        release()
+        return frame
     }
 
     /// What one partition read found.
@@ -326,35 +299,22 @@ final class FetchOperation {
         for (partition, id) in registrations { partition.cancelWait(id) }
         registrations.removeAll()
         timeout = nil
-        splicer.reset(capacity: copyRecords ? 0 : targets.count)
+        splicer.reset(capacity: targets.count)
         var total = 0
         for target in targets {
             let read = target.read
             var records = ByteBuffer()
             if let slice = read.slice, fits(slice, after: total) {
-                if copyRecords {
-                    records = ByteBuffer(bytes: (try? slice.file.read(at: slice.position, count: slice.length)) ?? [])
-                } else {
-                    records = splicer.placeholder(for: slice)
-                }
+                records = splicer.placeholder(for: slice)
                 total += slice.length
                 context.broker.metrics.fetched(topic: request.topics[target.topicIndex].topic, bytes: slice.length)
             }
             // Empty, not null, when there is nothing: librdkafka 2.0.2 cannot parse a null records field.
             response.responses[target.topicIndex].partitions[target.partitionIndex].update(read, records: records)
         }
-        if let promise {
-            self.promise = nil
-            promise.succeed((response, splicer))
-            release()
-        } else if answersDeferred {
+        if answersDeferred {
             answersDeferred = false
-            let version = context.apiVersion
-            let frame = context.scratch.value.fetchResponseFrame(
-                correlationId: context.header.correlationId, version: version, splicer: splicer
-            ) { response.write(to: &$0, version: version) }
-            release()
-            context.responder.complete(.success(frame))
+            context.responder.complete(.success(encodedFrame()))
         }
     }
 }

@@ -15,7 +15,7 @@ import NIOCore
 /// batch v2 is stored.
 ///
 /// Needs Write on each topic; partitions of other topics answer TOPIC_AUTHORIZATION_FAILED.
-enum ProduceHandler: APIHandler {
+enum ProduceHandler: APIResponder {
     typealias Request = ProduceRequest
     static let versions: ClosedRange<Int16> = 0...9
 
@@ -32,23 +32,13 @@ enum ProduceHandler: APIHandler {
         try scratch.produceRequest.decode(from: &body, version: context.apiVersion)
         defer { scratch.releaseProduceRecords() }
         let operation = scratch.produceOperation(for: scratch.produceRequest, scattered: scratch.scatteredProduce, context: context)
-        switch operation.start(deferring: true) {
+        switch operation.start() {
         case .now(.success(let response)):
             return .ready(response.map { encodedFrame($0, context: context) })
         case .now(.failure(let error)):
             return .later(context.eventLoop.makeFailedFuture(error))  // acks=0: the connection closes
         case .deferred:
             return .deferred
-        case .later:
-            preconditionFailure("a deferring produce answers through its responder, not a future")
-        }
-    }
-
-    static func handle(_ request: Request, context: RequestContext) -> EventLoopFuture<ProduceResponse?> {
-        switch ProduceOperation(request, scattered: nil, context: context).start() {
-        case .now(let response): return context.eventLoop.makeCompletedFuture(response)
-        case .later(let future): return future
-        case .deferred: preconditionFailure("a produce defers its answer only when asked to")
         }
     }
 
@@ -157,31 +147,26 @@ enum ProduceHandler: APIHandler {
     }
 }
 
-/// A Produce request of several partitions in progress, confined to the connection's event
-/// loop. Each partition's batch is appended on its partition's loop: at once for those this
-/// loop owns (``Partition/appendNow(_:waitForFlush:)``), else by a completion that hands its
-/// answer back to this loop; a counter, not futures, tells when the last one is in. When every
-/// append was answered at once, so is the request.
+/// A Produce request in progress, confined to the connection's event loop. Each partition's
+/// batch is appended on its partition's loop: at once for those this loop owns
+/// (``Partition/appendNow(_:waitForFlush:)``), else by a ``RemoteProduce`` that hands its answer
+/// back to this loop; a counter, not futures, tells when the last one is in. When every append
+/// was answered at once, so is the request; else the answer goes to the context's responder.
 final class ProduceOperation {
     typealias PartitionResponse = ProduceResponse.PartitionProduceResponse
 
-    /// The answer now (nil for acks=0; a failure closes the connection), or later: through
-    /// the future, or, deferring, through the context's responder.
+    /// The answer now (nil for acks=0; a failure closes the connection), or later, through the
+    /// context's responder (``PendingResponse/deferred``).
     enum Outcome {
         case now(Result<ProduceResponse?, Error>)
-        case later(EventLoopFuture<ProduceResponse?>)
         case deferred
     }
 
     private var context: RequestContext
     private var acks: Int16
     private var response = ProduceResponse()
-    /// Appends whose answer has not come back, plus one while ``start(deferring:)`` runs.
+    /// Appends whose answer has not come back, plus one while ``start()`` runs.
     private var pending = 1
-    /// Made only when an answer comes later, and not deferred.
-    private var promise: EventLoopPromise<ProduceResponse?>?
-    /// Whether the answer comes later and goes to the context's responder.
-    private var answersDeferred = false
     private var batches: [(topicIndex: Int, partitionIndex: Int, topic: String, index: Int32, records: ProducedRecords?)] = []
 
     /// `scattered` holds the records when the request arrived in several buffers.
@@ -193,7 +178,7 @@ final class ProduceOperation {
 
     /// Whether the operation has answered and waits for nothing: then, held by nothing else,
     /// it may serve another request (``RequestScratch``).
-    var isDone: Bool { pending == 0 && promise == nil && !answersDeferred }
+    var isDone: Bool { pending == 0 }
 
     /// Makes this operation, done (``isDone``), serve `request`, keeping the storage of its
     /// response and list of batches.
@@ -205,7 +190,7 @@ final class ProduceOperation {
         prepare(request, scattered: scattered)
     }
 
-    /// Shapes the response like the request (each partition's answer is set by ``start(deferring:)``)
+    /// Shapes the response like the request (each partition's answer is set by ``start()``)
     /// and lists the batches, reusing the arrays' storage.
     private func prepare(_ request: ProduceRequest, scattered: ScatteredProduceRequest?) {
         response.throttleTimeMs = 0
@@ -224,8 +209,7 @@ final class ProduceOperation {
         }
     }
 
-    func start(deferring: Bool = false) -> Outcome {
-        let loop = context.eventLoop
+    func start() -> Outcome {
         for (topicIndex, partitionIndex, topic, index, records) in batches {
             switch ProduceHandler.prepare(topic, index, records, acks: acks, context: context) {
             case .refused(let refusal):
@@ -238,43 +222,25 @@ final class ProduceOperation {
                     continue
                 }
                 pending += 1
-                if deferring {
-                    context.scratch.value.remoteProduce().start(
-                        partition, records, topic: topic, index: index, waitForFlush: acks != 0, context: context,
-                        reportingTo: (self, topicIndex, partitionIndex))
-                    continue
-                }
-                let (context, bound) = (context, NIOLoopBound(self, eventLoop: loop))
-                partition.append(records, waitForFlush: acks != 0) { result in
-                    let answer = ProduceHandler.response(to: result, topic: topic, index: index, bytes: bytes, context: context)
-                    loop.execute { bound.value.appended(answer, topicIndex: topicIndex, partitionIndex: partitionIndex) }
-                }
+                context.scratch.value.remoteProduce().start(
+                    partition, records, topic: topic, index: index, waitForFlush: acks != 0, context: context,
+                    reportingTo: (self, topicIndex, partitionIndex))
             }
         }
         batches.removeAll(keepingCapacity: true)  // their records are the request's, which need not outlive it
         pending -= 1
         if pending == 0 { return .now(Result { try ProduceHandler.answer(response.responses, acks: acks) }) }
-        if deferring {
-            answersDeferred = true
-            return .deferred
-        }
-        let promise = loop.makePromise(of: ProduceResponse?.self)
-        self.promise = promise
-        return .later(promise.futureResult)
+        return .deferred
     }
 
+    /// An append on another loop answered (always after ``start()`` returned: its hop back is a
+    /// task of its own); after the last, the request's answer goes to the responder.
     fileprivate func appended(_ answer: PartitionResponse, topicIndex: Int, partitionIndex: Int) {
         response.responses[topicIndex].partitionResponses[partitionIndex] = answer
         pending -= 1
         guard pending == 0 else { return }
         let result = Result { try ProduceHandler.answer(response.responses, acks: acks) }
-        if let promise {
-            self.promise = nil
-            promise.completeWith(result)
-        } else if answersDeferred {
-            answersDeferred = false
-            context.responder.complete(result.map { $0.map { ProduceHandler.encodedFrame($0, context: context) } })
-        }
+        context.responder.complete(result.map { $0.map { ProduceHandler.encodedFrame($0, context: context) } })
     }
 }
 
