@@ -1,8 +1,8 @@
 import ApusRecord
 
-/// Record batches laid out in one or more pieces of memory, in order: a producer's batches as
-/// they arrived off the socket, which an append checks and writes (`pwritev`) where they are,
-/// never first copying them together. A batch may span pieces.
+/// Bytes laid out in one or more pieces of memory, in order: above all a producer's record
+/// batches as they arrived off the socket, which an append checks and writes (`pwritev`) where
+/// they are, never first copying them together. A batch may span pieces.
 ///
 /// A view, not an owner: the memory must stay valid while the value is used, so it is made
 /// and used inside the closures that lend the pieces (``withPieces(of:_:)``).

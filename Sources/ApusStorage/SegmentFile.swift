@@ -87,7 +87,8 @@ public final class SegmentFile: Sendable {
     }
 
     /// Writes all of `records`' pieces, in order, from `position`: one `pwritev` for up to
-    /// `IOV_MAX` pieces, more after a short write.
+    /// `IOV_MAX` pieces, more after a short write. Every write of a segment or index file
+    /// goes through here.
     func write(_ records: RecordPieces, at position: Int) throws {
         let maximumVectors = 1024  // IOV_MAX on Linux
         try withUnsafeTemporaryAllocation(of: iovec.self, capacity: min(records.pieces.count, maximumVectors)) { vectors in
@@ -126,18 +127,9 @@ public final class SegmentFile: Sendable {
         }
     }
 
-    /// Writes all of `bytes` at `position`.
+    /// Writes all of `bytes` at `position` (one piece of ``write(_:at:)``).
     func write(_ bytes: UnsafeRawBufferPointer, at position: Int) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(position + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                if errno == ENOSPC || errno == EDQUOT { throw StorageError.diskFull(path: path) }
-                throw StorageError.io(operation: "pwrite", path: path, errno: errno)
-            }
-            done += n
-        }
+        try RecordPieces.withPieces(of: bytes) { try write($0, at: position) }
     }
 }
 
