@@ -39,9 +39,6 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     private let scratch = RequestScratch()
     /// The pipeline context, for answers that come back as ``PendingResponse/deferred``.
     private var channelContext: ChannelHandlerContext?
-    /// The requests answered as ``PendingResponse/deferred`` still to come back: their API
-    /// and start, for the request metrics.
-    private var deferredRequests: [Int: (api: String, started: NIODeadline)] = [:]
 
     init(broker: BrokerContext, listener: Listener, logger: Logger) {
         self.broker = broker
@@ -90,7 +87,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         let pending: PendingResponse
         let apiName: String
         do {
-            (pending, apiName) = try dispatch(frame, sequence: sequence, eventLoop: context.eventLoop)
+            (pending, apiName) = try dispatch(frame, sequence: sequence, started: started, eventLoop: context.eventLoop)
         } catch {
             logger.warning("closing connection: bad request", metadata: ["error": "\(error)"])
             closing = true
@@ -107,7 +104,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
                 handler.finish(sequence, result, api: apiName, started: started, context: context)
             }
         case .deferred:
-            deferredRequests[sequence] = (apiName, started)
+            break  // the handler calls deferredCompleted(_:_:)
         }
         updateReading(context: context)
     }
@@ -124,10 +121,10 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
         return made
     }
 
-    /// The answer to request `sequence`, given as ``PendingResponse/deferred``.
-    func deferredCompleted(_ sequence: Int, _ result: Result<ResponseFrame?, Error>) {
-        guard let (apiName, started) = deferredRequests.removeValue(forKey: sequence), let context = channelContext else { return }
-        finish(sequence, result, api: apiName, started: started, context: context)
+    /// The answer to the request `responder` stands for, given as ``PendingResponse/deferred``.
+    func deferredCompleted(_ responder: DeferredResponder, _ result: Result<ResponseFrame?, Error>) {
+        guard let context = channelContext else { return }  // the connection is gone
+        finish(responder.sequence, result, api: responder.apiName, started: responder.started, context: context)
     }
 
     /// Records request `sequence`'s answer for its turn to be written, or closes the
@@ -215,7 +212,9 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     /// A Produce request that arrived in several buffers is taken apart
     /// (``ScatteredProduceRequest``) so that its records are appended from those buffers;
     /// any other scattered frame is gathered into one buffer.
-    private func dispatch(_ request: RequestFrame, sequence: Int, eventLoop: EventLoop) throws -> (PendingResponse, String) {
+    private func dispatch(
+        _ request: RequestFrame, sequence: Int, started: NIODeadline, eventLoop: EventLoop
+    ) throws -> (PendingResponse, String) {
         guard let session, !session.hasFailed else { throw SaslStateError("request after a failed authentication") }
         var frame: ByteBuffer
         switch request {
@@ -252,7 +251,8 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
             header: header, broker: broker, eventLoop: eventLoop, logger: logger, principal: session.principal,
             clientHost: session.clientHost, listener: listener, session: NIOLoopBound(session, eventLoop: eventLoop),
             scratch: NIOLoopBound(scratch, eventLoop: eventLoop),
-            responder: DeferredResponder(connection: NIOLoopBound(self, eventLoop: eventLoop), sequence: sequence))
+            responder: DeferredResponder(
+                connection: NIOLoopBound(self, eventLoop: eventLoop), sequence: sequence, apiName: apiKey.name, started: started))
         return (try handler.respond(to: &frame, context: context), apiKey.name)
     }
 

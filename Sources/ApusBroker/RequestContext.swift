@@ -78,15 +78,18 @@ public enum PendingResponse: Sendable {
     case deferred
 }
 
-/// The connection's side of a ``PendingResponse/deferred`` answer to one request.
+/// The connection's side of a ``PendingResponse/deferred`` answer to one request: the
+/// connection, the request's place in its order, and its API and start for the metrics.
 struct DeferredResponder: Sendable {
     let connection: NIOLoopBound<KafkaConnectionHandler>
     let sequence: Int
+    let apiName: String
+    let started: NIODeadline
 
     /// Hands the request's answer (nil for none; a failure closes the connection) to the
     /// connection. Must be called once, on the connection's event loop.
     func complete(_ result: Result<ResponseFrame?, Error>) {
-        connection.value.deferredCompleted(sequence, result)
+        connection.value.deferredCompleted(self, result)
     }
 }
 
