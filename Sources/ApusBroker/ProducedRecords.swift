@@ -57,14 +57,9 @@ enum ProducedRecords: Sendable {
     /// The first batch's header, checked as ``RecordBatchHeader/peek(_:)`` does (length,
     /// magic), against all the bytes.
     func peekFirstBatch() throws -> RecordBatchHeader {
-        switch self {
-        case .whole(let buffer):
-            return try buffer.withUnsafeReadableBytes { try RecordBatchHeader.peek($0) }
-        case .scattered:
-            return try withPieces { pieces in
-                try pieces.withBytes(at: 0, length: RecordBatchLayout.headerSize) {
-                    try RecordBatchHeader.peek($0, available: pieces.count)
-                }
+        try withPieces { pieces in
+            try pieces.withBytes(at: 0, length: RecordBatchLayout.headerSize) {
+                try RecordBatchHeader.peek($0, available: pieces.count)
             }
         }
     }
