@@ -127,7 +127,7 @@ let package = Package(
         .testTarget(
             name: "ApusBrokerTests",
             dependencies: [
-                "ApusBroker", "ApusProtocol", "ApusRecord", "ApusSecurity",
+                "ApusBroker", "ApusProtocol", "ApusRecord", "ApusSecurity", "ApusStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -39,6 +39,8 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     private let scratch = RequestScratch()
     /// The pipeline context, for answers that come back as ``PendingResponse/deferred``.
     private var channelContext: ChannelHandlerContext?
+    /// The descriptors Fetch answers send segment file ranges from, kept between answers.
+    private var sendfileHandles: SendfileHandles?
 
     init(broker: BrokerContext, listener: Listener, logger: Logger) {
         self.broker = broker
@@ -49,10 +51,12 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         session = ConnectionSession(listener: listener, clientHost: context.channel.remoteAddress?.ipAddress ?? "")
         channelContext = context
+        sendfileHandles = SendfileHandles(loop: context.eventLoop)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         channelContext = nil
+        sendfileHandles?.closeAll()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -64,6 +68,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         broker.metrics.connectionClosed()
+        sendfileHandles?.closeAll()
         context.fireChannelInactive()
     }
 
@@ -184,8 +189,8 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
             var wrote = false
             while context.channel.isWritable || closing, let response = completed.removeValue(forKey: nextToWrite) {
                 nextToWrite += 1
-                if let response, !closing {
-                    response.write(to: context, copyFiles: listener.securityProtocol.usesTLS, wrap: wrapOutboundOut)
+                if let response, !closing, let sendfileHandles {
+                    response.write(to: context, copyFiles: listener.securityProtocol.usesTLS, handles: sendfileHandles, wrap: wrapOutboundOut)
                     wrote = true
                 }
             }

@@ -39,10 +39,11 @@ public struct ResponseFrame: Sendable {
         }
     }
 
-    /// Writes the parts on `context`; file parts through a duplicated descriptor that is closed
-    /// once its write completes or fails. On TLS connections (`copyFiles`), where the kernel
-    /// cannot encrypt a sendfile, file parts are read into buffers instead.
-    func write(to context: ChannelHandlerContext, copyFiles: Bool, wrap: (IOData) -> NIOAny) {
+    /// Writes the parts on `context`; file parts through the connection's kept descriptor for
+    /// their segment file (``SendfileHandles``), so that nothing is allocated per range. On TLS
+    /// connections (`copyFiles`), where the kernel cannot encrypt a sendfile, file parts are read
+    /// into buffers instead.
+    func write(to context: ChannelHandlerContext, copyFiles: Bool, handles: SendfileHandles, wrap: (IOData) -> NIOAny) {
         let parts: [Part]
         switch storage {
         case .buffer(let buffer):
@@ -64,16 +65,13 @@ public struct ResponseFrame: Sendable {
                     return
                 }
             case .file(let file, let position, let length):
-                let descriptor = dup(file.descriptor)
-                guard descriptor >= 0 else {
-                    context.fireErrorCaught(StorageError.io(operation: "dup", path: file.path, errno: errno))
+                do {
+                    let region = FileRegion(fileHandle: try handles.handle(for: file), readerIndex: position, endIndex: position + length)
+                    context.write(wrap(.fileRegion(region)), promise: nil)
+                } catch {
+                    context.fireErrorCaught(error)
                     return
                 }
-                let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor)
-                let region = FileRegion(fileHandle: handle, readerIndex: position, endIndex: position + length)
-                let promise = context.eventLoop.makePromise(of: Void.self)
-                promise.futureResult.whenComplete { _ in try? handle.close() }
-                context.write(wrap(.fileRegion(region)), promise: promise)
             }
         }
     }
