@@ -6,7 +6,7 @@ import NIOCore
 /// seen its largest request (its request, the walk of a scattered one, its operation, the
 /// ``RemoteProduce``s of partitions on other loops and the response buffer are reused), and a
 /// Fetch reuses its request, the connection's last fetch operation, the response buffer and the
-/// list of parts, allocating only for the file ranges it sends (and the part list, once written).
+/// list of parts (its file ranges go out on the connection's kept descriptors, ``SendfileHandles``).
 ///
 /// Used only on the connection's event loop; it travels in ``RequestContext`` as a
 /// `NIOLoopBound`, which checks that.
