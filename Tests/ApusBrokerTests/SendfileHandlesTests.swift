@@ -98,4 +98,33 @@ import Testing
         loop.advanceTime(by: SendfileHandles.reapInterval * 2)
         #expect(openDescriptors("e.log") == 1)
     }
+
+    /// A segment file gone and another made at its address before a reap: the new one gets a
+    /// handle of its own, and the old handle is closed once nothing queued holds it.
+    @Test func aNewFileAtAGoneFilesAddressGetsItsOwnHandle() throws {
+        let handles = SendfileHandles(loop: EmbeddedEventLoop())
+        var old: SegmentFile? = try segmentFile("f.log", contents: "old")
+        let oldAddress = ObjectIdentifier(old!)
+        var region: FileRegion? = FileRegion(fileHandle: try handles.handle(for: old!), readerIndex: 0, endIndex: 3)
+        old = nil
+        // The allocator hands a freed block of the same size back soon; look for that.
+        var made: [SegmentFile] = []
+        var reused: SegmentFile?
+        for attempt in 0..<64 where reused == nil {
+            let file = try segmentFile("g\(attempt).log", contents: "new")
+            if ObjectIdentifier(file) == oldAddress { reused = file } else { made.append(file) }
+        }
+        let new = try #require(reused)
+        let handle = try handles.handle(for: new)
+        #expect(handle !== region?.fileHandle)
+        #expect(try read(handle, at: 0, count: 3) == "new")
+        #expect(openDescriptors("f.log") == 1)  // the old file's one: the region holds its handle
+        handles.reap()  // the region still holds the old handle
+        #expect(openDescriptors("f.log") == 1)
+        region = nil
+        handles.reap()
+        #expect(openDescriptors("f.log") == 0)
+        #expect(handles.count == 1)
+        withExtendedLifetime(made) {}
+    }
 }
