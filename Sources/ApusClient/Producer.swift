@@ -444,10 +444,13 @@ public actor Producer: Service {
     private func release(_ batch: ProducerBatch) {
         let accumulator = self.accumulator
         let (bytes, records, callbacks, partition) = (batch.bytes, batch.recordCount, batch.callbacks, batch.partition)
+        let storage = batch.builder.storage
         batch.promise.futureResult.whenComplete { outcome in
             for callback in callbacks {
                 callback.call(outcome.map { RecordMetadata(partition, index: callback.index, timestamp: callback.timestamp, outcome: $0) })
             }
+            // By now the actor has let go of the batch, so the buffer is usually the spare's alone.
+            accumulator.recycle(storage)
             accumulator.release(bytes: bytes, records: records)
         }
     }

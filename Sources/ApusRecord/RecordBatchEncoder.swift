@@ -128,6 +128,21 @@ public struct RecordBatchBuilder: Sendable {
         records.reserveCapacity(capacity)
     }
 
+    /// An empty region that writes into the allocation of `storage` (its bytes are dropped; it
+    /// is left nil), with room for at least `capacity` bytes: a producer reuses the buffer of a
+    /// batch it sent, whose pages are already mapped, instead of faulting in a fresh one. If the
+    /// buffer is still shared, dropping its bytes allocates anew, as ``init(capacity:)`` does.
+    public init(reusing storage: inout [UInt8]?, capacity: Int) {
+        if var buffer = storage.take() {
+            buffer.removeAll(keepingCapacity: true)
+            records = consume buffer
+        }
+        records.reserveCapacity(capacity)
+    }
+
+    /// The records region's buffer, for ``init(reusing:capacity:)`` once the batch is done with.
+    public var storage: [UInt8] { records }
+
     /// The size of the batch if sent uncompressed: header and records.
     public var uncompressedBatchSize: Int { RecordBatchLayout.headerSize + records.count }
 
