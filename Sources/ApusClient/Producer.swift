@@ -80,7 +80,11 @@ public actor Producer: Service {
     /// under a short lock, so a submit costs no hop to the actor (only the first one for a topic,
     /// and one a second to refresh its layout, ask the cluster).
     public nonisolated func submit(_ record: ProducerRecord) async throws -> PendingDelivery {
-        try await submit(record, callback: nil)
+        if case .appended(let delivery?, let signal) = accumulator.append(record) {
+            signalSender(signal)
+            return delivery
+        }
+        return try await submit(record, callback: nil)!
     }
 
     /// Buffers `record` for sending, as ``submit(_:)``, and calls `onDelivery` with its outcome
@@ -91,14 +95,21 @@ public actor Producer: Service {
     public nonisolated func submit(
         _ record: ProducerRecord, onDelivery: @escaping @Sendable (Result<RecordMetadata, Error>) -> Void
     ) async throws {
+        // The common case appends here, without the nested async call (a task-allocator frame)
+        // of the loop below; an append that was not made changed nothing, and is tried again there.
+        if case .appended(_, let signal) = accumulator.append(record, onDelivery: onDelivery) {
+            signalSender(signal)
+            return
+        }
         _ = try await submit(record, callback: onDelivery)
     }
 
-    private nonisolated func submit(_ record: ProducerRecord, callback: DeliveryCallback?) async throws -> PendingDelivery {
+    /// The receipt, or nil with a `callback`.
+    private nonisolated func submit(_ record: ProducerRecord, callback: DeliveryCallback?) async throws -> PendingDelivery? {
         while true {
             switch accumulator.append(record, onDelivery: callback) {
             case .appended(let delivery, let signal):
-                if !signal.isEmpty { Task { await self.senderSignal(signal) } }
+                signalSender(signal)
                 return delivery
             case .needsLayout:
                 let layout = try await cluster.layout(of: record.topic, autoCreate: configuration.allowAutoTopicCreation)
@@ -111,6 +122,10 @@ public actor Producer: Service {
                 throw KafkaClientError.closed
             }
         }
+    }
+
+    private nonisolated func signalSender(_ signal: RecordAccumulator.Signal) {
+        if !signal.isEmpty { Task { await self.senderSignal(signal) } }
     }
 
     /// Sends everything buffered now, without waiting for ``ProducerConfiguration/linger``, and

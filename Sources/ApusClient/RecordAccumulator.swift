@@ -23,7 +23,8 @@ final class RecordAccumulator: Sendable {
     }
 
     enum AppendOutcome {
-        case appended(PendingDelivery, Signal)
+        /// The record's receipt (nil when it was appended with a delivery callback).
+        case appended(PendingDelivery?, Signal)
         /// The topic's layout is unknown or older than ``layoutCacheAge``.
         case needsLayout
         /// The buffer is full: wait for room for this many bytes.
@@ -37,17 +38,19 @@ final class RecordAccumulator: Sendable {
 
     /// One topic's layout and open batches. A class, so that an append reaches its batch
     /// through one dictionary lookup and changes it in place; it lives only inside ``state``.
+    /// Its properties skip the runtime's exclusivity checks (a thread-local access set, a few
+    /// per record): the accumulator's lock already keeps every access to them exclusive.
     private final class TopicState {
-        var layout: TopicLayout
-        var fetchedAt: ContinuousClock.Instant
+        @exclusivity(unchecked) var layout: TopicLayout
+        @exclusivity(unchecked) var fetchedAt: ContinuousClock.Instant
         /// The open batch of each partition, by index.
-        var open: [ProducerBatch?] = []
+        @exclusivity(unchecked) var open: [ProducerBatch?] = []
         /// The size each partition's last sealed batch reached: a new batch reserves about that
         /// much, so a busy partition's batches need not grow and an idle one's stay small.
-        var lastBatchSize: [Int] = []
+        @exclusivity(unchecked) var lastBatchSize: [Int] = []
         /// Kafka's sticky partitioner (KIP-480/794) for null-keyed records: one partition until
         /// about a batch of bytes went there, then another one at random.
-        var sticky: (partition: Int32, bytes: Int)?
+        @exclusivity(unchecked) var sticky: (partition: Int32, bytes: Int)?
 
         init(layout: TopicLayout, fetchedAt: ContinuousClock.Instant) {
             self.layout = layout
@@ -72,6 +75,9 @@ final class RecordAccumulator: Sendable {
         /// producer's CPU at 1 KiB records), a reused one none (Kafka's `BufferPool`).
         var spareBuffers: [[UInt8]] = []
         var spareBytes = 0
+        /// The topic of the last append: consecutive records of one topic skip hashing its name.
+        var lastTopicName: String?
+        var lastTopic: TopicState?
     }
 
     private let state = Mutex(State())
@@ -101,7 +107,14 @@ final class RecordAccumulator: Sendable {
         let timestamp = record.timestamp ?? currentTimeMilliseconds()
         return state.withLock { state in
             guard !state.closed else { return .closed }
-            guard let topic = state.topics[record.topic] else { return .needsLayout }
+            let topic: TopicState
+            if let last = state.lastTopic, state.lastTopicName == record.topic {
+                topic = last
+            } else {
+                guard let found = state.topics[record.topic] else { return .needsLayout }
+                (state.lastTopicName, state.lastTopic) = (record.topic, found)
+                topic = found
+            }
             guard state.bufferedBytes == 0 || state.bufferedBytes + size <= bufferMemory else { return .needsRoom(size) }
             let partition: Int32
             if let fixed = record.partition {
@@ -114,36 +127,31 @@ final class RecordAccumulator: Sendable {
             }
             // A batch is opened when the partition has none or the record would not fit. Only
             // then is the clock read: that is when a layout older than `layoutCacheAge` is
-            // refreshed, and when the new batch's linger starts.
+            // refreshed, and when the new batch's linger starts. Opening is kept out of line, so
+            // the common path touches no optional clock instant (a resilient type, copied through
+            // the runtime's generic value witnesses).
             let slot = Int(partition)
-            var opening: ContinuousClock.Instant?
-            if topic.open[slot]?.uncompressedSize(adding: size) ?? .max > batchSize {
-                let clock = ContinuousClock.now
-                guard clock - topic.fetchedAt < Self.layoutCacheAge else { return .needsLayout }
-                opening = clock
-            }
             var signal: Signal = []
-            let capacity = min(batchSize, max(Self.minimumBatchCapacity, topic.lastBatchSize[slot] + topic.lastBatchSize[slot] / 4))
-            var spare = opening == nil ? nil : Self.takeSpareBuffer(from: &state, capacity: capacity)
-            let (delivery, sealed) = Self.append(
-                record, timestamp: timestamp, size: size, onDelivery: onDelivery, to: &topic.open[slot],
-                partition: partition, opening: opening, spare: &spare, batchSize: batchSize, capacity: capacity,
-                sealWhenAppended: state.flushing > 0, eventLoop: eventLoop)
+            var full: ProducerBatch?
+            if topic.open[slot]?.uncompressedSize(adding: size) ?? .max > batchSize {
+                guard let opened = openBatch(in: &state, topic: topic, slot: slot, name: record.topic, partition: partition) else {
+                    return .needsLayout
+                }
+                (full, signal) = opened
+            }
+            // Only mutating calls through `open[slot]!`: they work on the batch in place, where
+            // reading a property through it would copy the whole batch first.
+            let (index, batchBytes) = topic.open[slot]!.append(
+                timestamp: timestamp, key: record.key, value: record.value, headers: record.headers, size: size,
+                onDelivery: onDelivery)
+            // A submit with a callback gets no receipt: building one costs three retains and releases.
+            let delivery = onDelivery == nil ? topic.open[slot]!.delivery(index: index, timestamp: timestamp) : nil
+            let filled = state.flushing > 0 || batchBytes >= batchSize ? topic.open[slot].take() : nil
             state.bufferedBytes += size
             state.pendingRecords += 1
-            if let opening {
-                let deadline = opening + linger
-                if state.senderWakesAt.map({ deadline < $0 }) ?? true {
-                    state.senderWakesAt = deadline
-                    signal.insert(.wake)
-                }
-            }
-            if sealed.0 != nil || sealed.1 != nil {
-                for batch in [sealed.0, sealed.1] {
-                    guard let batch else { continue }
-                    topic.lastBatchSize[slot] = batch.uncompressedBatchSize
-                    state.sealed.append(batch)
-                }
+            if full != nil || filled != nil {
+                if let full { seal(full, in: &state, topic: topic, slot: slot) }
+                if let filled { seal(filled, in: &state, topic: topic, slot: slot) }
                 if !state.collectScheduled {
                     state.collectScheduled = true
                     signal.insert(.collect)
@@ -153,28 +161,33 @@ final class RecordAccumulator: Sendable {
         }
     }
 
-    /// Appends to the partition's open batch in place; with `opening` (the time), first seals
-    /// the open batch, if any (the record does not fit), and opens a new one. Returns the
-    /// batches that were sealed (the full one before the record, the one the record filled).
-    private static func append(
-        _ record: ProducerRecord, timestamp: Int64, size: Int, onDelivery: DeliveryCallback?, to batch: inout ProducerBatch?,
-        partition: Int32, opening: ContinuousClock.Instant?, spare: inout [UInt8]?, batchSize: Int, capacity: Int,
-        sealWhenAppended: Bool, eventLoop: EventLoop
-    ) -> (PendingDelivery, sealed: (ProducerBatch?, ProducerBatch?)) {
-        // Only mutating calls through `batch?` and `batch!`: they work on the batch in place,
-        // where reading a property through them would copy the whole batch first.
-        var full: ProducerBatch?
-        if let opening {
-            full = batch.take()
-            batch = ProducerBatch(
-                partition: TopicPartition(record.topic, partition), created: opening, capacity: capacity, reusing: &spare,
-                promise: eventLoop.makePromise())
+    /// Seals the open batch of `slot`, if any (the record does not fit), and opens a new one,
+    /// unless the topic's layout is older than ``layoutCacheAge`` (nil). Returns the sealed
+    /// batch, and ``Signal/wake`` if the new batch's linger ends before the sender loop wakes.
+    @inline(never)
+    private func openBatch(
+        in state: inout State, topic: TopicState, slot: Int, name: String, partition: Int32
+    ) -> (ProducerBatch?, Signal)? {
+        let clock = ContinuousClock.now
+        guard clock - topic.fetchedAt < Self.layoutCacheAge else { return nil }
+        let capacity = min(batchSize, max(Self.minimumBatchCapacity, topic.lastBatchSize[slot] + topic.lastBatchSize[slot] / 4))
+        var spare = Self.takeSpareBuffer(from: &state, capacity: capacity)
+        let full = topic.open[slot].take()
+        topic.open[slot] = ProducerBatch(
+            partition: TopicPartition(name, partition), created: clock, capacity: capacity, reusing: &spare,
+            promise: eventLoop.makePromise())
+        var signal: Signal = []
+        let deadline = clock + linger
+        if state.senderWakesAt.map({ deadline < $0 }) ?? true {
+            state.senderWakesAt = deadline
+            signal.insert(.wake)
         }
-        let (index, outcome, batchPartition, batchBytes) = batch!.append(
-            timestamp: timestamp, key: record.key, value: record.value, headers: record.headers, size: size, onDelivery: onDelivery)
-        let delivery = PendingDelivery(batch: outcome.0, result: outcome.1, index: index, partition: batchPartition, timestamp: timestamp)
-        let filled = sealWhenAppended || batchBytes >= batchSize ? batch.take() : nil
-        return (delivery, (full, filled))
+        return (full, signal)
+    }
+
+    private func seal(_ batch: ProducerBatch, in state: inout State, topic: TopicState, slot: Int) {
+        topic.lastBatchSize[slot] = batch.uncompressedBatchSize
+        state.sealed.append(batch)
     }
 
     /// A spare buffer with room for `capacity` bytes, if one is kept.
@@ -347,6 +360,14 @@ final class RecordAccumulator: Sendable {
 /// What ``Producer/submit(_:onDelivery:)`` calls with a record's outcome.
 typealias DeliveryCallback = @Sendable (Result<RecordMetadata, Error>) -> Void
 
+/// A delivery callback with its record's index and timestamp in the batch. A struct, not a
+/// tuple: an array of tuples is destroyed through the runtime's generic tuple witnesses.
+struct BatchCallback: Sendable {
+    let index: Int
+    let timestamp: Int64
+    let call: DeliveryCallback
+}
+
 /// Records bound for one partition, sent together as one record batch.
 struct ProducerBatch: Sendable {
     let partition: TopicPartition
@@ -360,7 +381,7 @@ struct ProducerBatch: Sendable {
     /// Bytes counted against the buffer (each record's upper bound).
     private(set) var bytes = 0
     /// Callbacks given to ``Producer/submit(_:onDelivery:)``, with their records' indexes.
-    private(set) var callbacks: [(index: Int, timestamp: Int64, call: DeliveryCallback)] = []
+    private(set) var callbacks: [BatchCallback] = []
     /// The batch compressed and encoded without producer id, epoch and sequence, started off
     /// the actor when it was sealed, so compressing overlaps the partition's request in flight.
     var precompressed: Task<[UInt8], Error>?
@@ -383,15 +404,20 @@ struct ProducerBatch: Sendable {
     /// The batch's size if sent uncompressed.
     var uncompressedBatchSize: Int { builder.uncompressedBatchSize }
 
-    /// Adds a record; returns its index in the batch, the batch's outcome and partition, and the
-    /// batch's uncompressed size after it.
+    /// Adds a record; returns its index in the batch and the batch's uncompressed size after it.
     mutating func append(
         timestamp: Int64, key: [UInt8]?, value: [UInt8]?, headers: [RecordHeader], size: Int, onDelivery: DeliveryCallback?
-    ) -> (index: Int, outcome: (EventLoopFuture<BatchOutcome>, BatchResult), partition: TopicPartition, uncompressedSize: Int) {
+    ) -> (index: Int, uncompressedSize: Int) {
         bytes += size
         let index = builder.append(timestamp: timestamp, key: key, value: value, headers: headers)
-        if let onDelivery { callbacks.append((index, timestamp, onDelivery)) }
-        return (index, (promise.futureResult, result), partition, builder.uncompressedBatchSize)
+        if let onDelivery { callbacks.append(BatchCallback(index: index, timestamp: timestamp, call: onDelivery)) }
+        return (index, builder.uncompressedBatchSize)
+    }
+
+    /// The receipt of the record at `index`. Mutating only so that it is called in place
+    /// through an optional (see `RecordAccumulator.append`).
+    mutating func delivery(index: Int, timestamp: Int64) -> PendingDelivery {
+        PendingDelivery(batch: promise.futureResult, result: result, index: index, partition: partition, timestamp: timestamp)
     }
 
     /// The uncompressed size with a record of at most `size` bytes more. Mutating only so that
