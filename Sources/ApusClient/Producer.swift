@@ -177,7 +177,8 @@ public actor Producer: Service {
         for var batch in accumulator.drainSealed() {
             if batch.builder.uncompressedBatchSize >= Self.offActorEncodingBytes {
                 let (encoder, builder) = (RecordBatchEncoder(compression: configuration.compression), batch.builder)
-                batch.precompressed = Task.detached { try encoder.encode(builder) }
+                // Without its CRC: stamping the producer state computes it when the batch is sent.
+                batch.precompressed = Task.detached { PrecompressedBatch(try encoder.encodeToBuffer(builder, checksum: false)) }
             }
             ready[batch.partition, default: []].append(batch)
         }
@@ -459,7 +460,7 @@ public actor Producer: Service {
     private func release(_ batch: ProducerBatch) {
         let accumulator = self.accumulator
         let (bytes, records, callbacks, partition) = (batch.bytes, batch.recordCount, batch.callbacks, batch.partition)
-        let storage = batch.builder.storage
+        let storage = batch.builder.records
         batch.promise.futureResult.whenComplete { outcome in
             for callback in callbacks {
                 callback.call(outcome.map { RecordMetadata(partition, index: callback.index, timestamp: callback.timestamp, outcome: $0) })
@@ -504,16 +505,27 @@ struct BatchEncoding: Sendable {
     var encoder: RecordBatchEncoder
 
     func encode(_ records: RecordBatchBuilder) throws -> ByteBuffer {
-        ByteBuffer(bytes: try encoder.encode(records))
+        try encoder.encodeToBuffer(records)
     }
 
     /// The batch encoded: its precompressed bytes with this producer state, once they are ready.
     func encode(_ batch: ProducerBatch) async throws -> ByteBuffer {
         guard let precompressed = batch.precompressed else { return try encode(batch.builder) }
-        // Stamped in the send buffer: stamping the task's array would copy it first (the task
-        // still holds it), and then the buffer would copy it again.
-        var buffer = ByteBuffer(bytes: try await precompressed.value)
+        // Taken out of the task's result, so that the buffer is stamped in place (were the task
+        // still holding it, stamping would copy it first). A batch encoded again, after a failure
+        // reset the sequences, finds it taken and is compressed anew.
+        guard var buffer = try await precompressed.value.take() else { return try encode(batch.builder) }
         buffer.withUnsafeMutableReadableBytes { encoder.stampProducerState($0) }
+        return buffer
+    }
+}
+
+extension RecordBatchEncoder {
+    /// The batch in a buffer of its own, compressed straight into it: no copy from an array.
+    func encodeToBuffer(_ builder: RecordBatchBuilder, checksum: Bool = true) throws -> ByteBuffer {
+        guard let bound = maximumEncodedSize(of: builder) else { return ByteBuffer(bytes: try encode(builder)) }
+        var buffer = ByteBufferAllocator().buffer(capacity: bound)
+        try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { try encode(builder, into: $0, checksum: checksum) }
         return buffer
     }
 }

@@ -384,7 +384,7 @@ struct ProducerBatch: Sendable {
     private(set) var callbacks: [BatchCallback] = []
     /// The batch compressed and encoded without producer id, epoch and sequence, started off
     /// the actor when it was sealed, so compressing overlaps the partition's request in flight.
-    var precompressed: Task<[UInt8], Error>?
+    var precompressed: Task<PrecompressedBatch, Error>?
     var encoded: ByteBuffer?
     var attempts = 0
     var notBefore: ContinuousClock.Instant?
@@ -446,3 +446,15 @@ final class BatchResult: Sendable {
     var result: Result<BatchOutcome, any Error>? { value.withLock { $0 } }
 }
 
+
+/// A batch compressed off the producer's actor (without producer id, epoch and sequence),
+/// handed over once: taking the buffer out leaves it with no other reference, so it is stamped
+/// in place.
+final class PrecompressedBatch: Sendable {
+    private let buffer: Mutex<ByteBuffer?>
+
+    init(_ buffer: ByteBuffer) { self.buffer = Mutex(buffer) }
+
+    /// The buffer, the first time; nil after.
+    func take() -> ByteBuffer? { buffer.withLock { $0.take() } }
+}

@@ -36,45 +36,72 @@ public struct RecordBatchEncoder: Sendable {
     /// Encodes the records `builder` holds into one batch: header, then the records region,
     /// compressed by ``compression``, written straight after the header.
     public func encode(_ builder: RecordBatchBuilder) throws -> [UInt8] {
-        let headerSize = RecordBatchLayout.headerSize
-        var batch: [UInt8]
-        switch compression {
-        case .lz4:
-            batch = try builder.records.withUnsafeBytes { region in
-                let bound = Compression.lz4CompressBound(region.count)
-                return try [UInt8](unsafeUninitializedCapacity: headerSize + bound) { buffer, count in
-                    let body = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[headerSize...])
-                    count = headerSize + (try Compression.lz4Compress(region, into: body))
-                }
+        if let bound = maximumEncodedSize(of: builder) {
+            return try [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
+                count = try encode(builder, into: UnsafeMutableRawBufferPointer(buffer))
             }
-        case .none:
-            batch = [UInt8](repeating: 0, count: headerSize)
-            batch.append(contentsOf: builder.records)
-        default:
-            batch = [UInt8](repeating: 0, count: headerSize)
-            batch.append(contentsOf: try builder.records.withUnsafeBytes { try Compression.compress($0, codec: compression) })
         }
-        batch.withUnsafeMutableBytes { raw in
-            func store<T: FixedWidthInteger>(_ value: T, at offset: Int) {
-                raw.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
-            }
-            store(baseOffset, at: RecordBatchLayout.baseOffset)
-            store(Int32(raw.count - RecordBatchLayout.logOverhead), at: RecordBatchLayout.batchLength)
-            store(partitionLeaderEpoch, at: RecordBatchLayout.partitionLeaderEpoch)
-            store(RecordBatchLayout.currentMagic, at: RecordBatchLayout.magic)
-            let attributes = RecordBatchAttributes(
-                compression: compression, timestampType: timestampType, isTransactional: isTransactional)
-            store(attributes.rawValue, at: RecordBatchLayout.attributes)
-            store(Int32(max(builder.recordCount - 1, 0)), at: RecordBatchLayout.lastOffsetDelta)
-            store(builder.baseTimestamp, at: RecordBatchLayout.baseTimestamp)
-            store(builder.maxTimestamp, at: RecordBatchLayout.maxTimestamp)
-            store(producerId, at: RecordBatchLayout.producerId)
-            store(producerEpoch, at: RecordBatchLayout.producerEpoch)
-            store(baseSequence, at: RecordBatchLayout.baseSequence)
-            store(Int32(builder.recordCount), at: RecordBatchLayout.recordCount)
-        }
-        RecordBatchEncoder.updateChecksum(&batch)
+        var batch = [UInt8](repeating: 0, count: RecordBatchLayout.headerSize)
+        batch.append(contentsOf: try builder.records.withUnsafeBytes { try Compression.compress($0, codec: compression) })
+        batch.withUnsafeMutableBytes { writeHeader(of: builder, into: $0) }
         return batch
+    }
+
+    /// The most bytes ``encode(_:into:)`` writes for `builder`; nil for a codec it does not
+    /// write in place (gzip: use ``encode(_:)``).
+    public func maximumEncodedSize(of builder: RecordBatchBuilder) -> Int? {
+        switch compression {
+        case .lz4: RecordBatchLayout.headerSize + Compression.lz4CompressBound(builder.records.count)
+        case .none: RecordBatchLayout.headerSize + builder.records.count
+        default: nil
+        }
+    }
+
+    /// Encodes the batch into `output`, at least ``maximumEncodedSize(of:)`` bytes, so a caller
+    /// can compress straight into its send buffer; returns the bytes written. Without
+    /// `checksum` the CRC is left unset, for a caller that stamps the batch later
+    /// (``stampProducerState(_:)`` computes it then).
+    public func encode(
+        _ builder: RecordBatchBuilder, into output: UnsafeMutableRawBufferPointer, checksum: Bool = true
+    ) throws -> Int {
+        let headerSize = RecordBatchLayout.headerSize
+        guard let bound = maximumEncodedSize(of: builder), output.count >= bound else {
+            throw RecordError.compressionFailed("no room to encode a \(compression) batch in place")
+        }
+        let body = UnsafeMutableRawBufferPointer(rebasing: output[headerSize...])
+        let bodySize = try builder.records.withUnsafeBytes { region in
+            switch compression {
+            case .lz4: return try Compression.lz4Compress(region, into: body)
+            default:
+                body.copyMemory(from: region)
+                return region.count
+            }
+        }
+        let batch = UnsafeMutableRawBufferPointer(rebasing: output[..<(headerSize + bodySize)])
+        writeHeader(of: builder, into: batch, checksum: checksum)
+        return batch.count
+    }
+
+    /// Writes the header of the batch in `raw` (header and records region) and its CRC.
+    private func writeHeader(of builder: RecordBatchBuilder, into raw: UnsafeMutableRawBufferPointer, checksum: Bool = true) {
+        func store<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+            raw.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
+        }
+        store(baseOffset, at: RecordBatchLayout.baseOffset)
+        store(Int32(raw.count - RecordBatchLayout.logOverhead), at: RecordBatchLayout.batchLength)
+        store(partitionLeaderEpoch, at: RecordBatchLayout.partitionLeaderEpoch)
+        store(RecordBatchLayout.currentMagic, at: RecordBatchLayout.magic)
+        let attributes = RecordBatchAttributes(
+            compression: compression, timestampType: timestampType, isTransactional: isTransactional)
+        store(attributes.rawValue, at: RecordBatchLayout.attributes)
+        store(Int32(max(builder.recordCount - 1, 0)), at: RecordBatchLayout.lastOffsetDelta)
+        store(builder.baseTimestamp, at: RecordBatchLayout.baseTimestamp)
+        store(builder.maxTimestamp, at: RecordBatchLayout.maxTimestamp)
+        store(producerId, at: RecordBatchLayout.producerId)
+        store(producerEpoch, at: RecordBatchLayout.producerEpoch)
+        store(baseSequence, at: RecordBatchLayout.baseSequence)
+        store(Int32(builder.recordCount), at: RecordBatchLayout.recordCount)
+        if checksum { Self.updateChecksum(raw) } else { store(UInt32(0), at: RecordBatchLayout.crc) }
     }
 
     /// Sets the producer id, epoch and base sequence of the encoded batch at the start of
@@ -132,6 +159,7 @@ public struct RecordBatchBuilder: Sendable {
     /// is left nil), with room for at least `capacity` bytes: a producer reuses the buffer of a
     /// batch it sent, whose pages are already mapped, instead of faulting in a fresh one. If the
     /// buffer is still shared, dropping its bytes allocates anew, as ``init(capacity:)`` does.
+    /// (A done batch's buffer is its ``records``.)
     public init(reusing storage: inout [UInt8]?, capacity: Int) {
         if var buffer = storage.take() {
             buffer.removeAll(keepingCapacity: true)
@@ -139,9 +167,6 @@ public struct RecordBatchBuilder: Sendable {
         }
         records.reserveCapacity(capacity)
     }
-
-    /// The records region's buffer, for ``init(reusing:capacity:)`` once the batch is done with.
-    public var storage: [UInt8] { records }
 
     /// The size of the batch if sent uncompressed: header and records.
     public var uncompressedBatchSize: Int { RecordBatchLayout.headerSize + records.count }
