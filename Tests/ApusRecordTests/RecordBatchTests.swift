@@ -217,6 +217,53 @@ import Testing
         #expect(try RecordBatchDecoder.decode(bytes).records.count == 5000)
     }
 
+    /// What a producer does for a large batch: compress it into its send buffer without the
+    /// producer state or a CRC, then stamp both in place; the bytes are those of encoding with
+    /// the state from the start.
+    @Test(arguments: [CompressionCodec.none, .lz4])
+    func aBatchEncodedInPlaceWithoutAChecksumIsStampedToTheSameBytes(codec: CompressionCodec) throws {
+        var builder = RecordBatchBuilder()
+        for record in Self.shapes()[5].1 { builder.append(record) }
+        let unstamped = RecordBatchEncoder(compression: codec)
+        let bound = try #require(unstamped.maximumEncodedSize(of: builder))
+        var output = [UInt8](repeating: 0xEE, count: bound)
+        let written = try output.withUnsafeMutableBytes { try unstamped.encode(builder, into: $0, checksum: false) }
+        #expect(written <= bound)
+        var bytes = Array(output.prefix(written))
+        #expect(throws: RecordError.self) { try RecordBatchHeader.validated(bytes) }  // no CRC yet
+        let stamped = RecordBatchEncoder(compression: codec, producerId: 7, producerEpoch: 1, baseSequence: 12)
+        stamped.stampProducerState(&bytes)
+        #expect(bytes == (try stamped.encode(builder)))
+        #expect(try RecordBatchDecoder.decode(bytes).records.count == 5000)
+        // Too little room is an error, not a write past the end.
+        var small = [UInt8](repeating: 0, count: bound - 1)
+        #expect(throws: RecordError.self) { try small.withUnsafeMutableBytes { try unstamped.encode(builder, into: $0) } }
+        #expect(RecordBatchEncoder(compression: .gzip).maximumEncodedSize(of: builder) == nil)
+    }
+
+    /// A builder made on a done batch's buffer writes into that allocation, from empty; one made
+    /// on a buffer something else still holds leaves that holder's bytes alone.
+    @Test func aBuilderReusesADoneBatchsBuffer() {
+        var first = RecordBatchBuilder(capacity: 1 << 16)
+        for record in Self.shapes()[0].1.prefix(10) { first.append(record) }
+        let firstBytes = first.records.map { $0 }  // a copy of its own
+        var spare: [UInt8]? = first.records
+        first = RecordBatchBuilder()  // the batch is done: the spare is the buffer's only holder
+        let address = spare!.withUnsafeBufferPointer { $0.baseAddress }
+        var second = RecordBatchBuilder(reusing: &spare, capacity: 1024)
+        #expect(spare == nil)
+        #expect(second.records.isEmpty && second.recordCount == 0)
+        #expect(second.records.withUnsafeBufferPointer { $0.baseAddress } == address)
+        for record in Self.shapes()[0].1.prefix(10) { second.append(record) }
+        #expect(second.records == firstBytes)
+
+        var held: [UInt8]? = second.records
+        let holder = second.records
+        let third = RecordBatchBuilder(reusing: &held, capacity: 1024)
+        #expect(third.records.isEmpty)
+        #expect(holder == firstBytes)
+    }
+
     @Test func maximumEncodedSizeBoundsWhatEachRecordAdds() {
         for (name, records) in Self.shapes() {
             var builder = RecordBatchBuilder()
