@@ -40,7 +40,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     /// The pipeline context, for answers that come back as ``PendingResponse/deferred``.
     private var channelContext: ChannelHandlerContext?
     /// The descriptors Fetch answers send segment file ranges from, kept between answers.
-    private var sendfileHandles: SendfileHandles?
+    private let sendfileHandles = SendfileHandles()
 
     init(broker: BrokerContext, listener: Listener, logger: Logger) {
         self.broker = broker
@@ -51,12 +51,10 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         session = ConnectionSession(listener: listener, clientHost: context.channel.remoteAddress?.ipAddress ?? "")
         channelContext = context
-        sendfileHandles = SendfileHandles(loop: context.eventLoop)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         channelContext = nil
-        sendfileHandles?.closeAll()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -68,7 +66,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         broker.metrics.connectionClosed()
-        sendfileHandles?.closeAll()
+        sendfileHandles.closeAll()
         context.fireChannelInactive()
     }
 
@@ -189,7 +187,7 @@ final class KafkaConnectionHandler: ChannelInboundHandler {
             var wrote = false
             while context.channel.isWritable || closing, let response = completed.removeValue(forKey: nextToWrite) {
                 nextToWrite += 1
-                if let response, !closing, let sendfileHandles {
+                if let response, !closing {
                     response.write(to: context, copyFiles: listener.securityProtocol.usesTLS, handles: sendfileHandles, wrap: wrapOutboundOut)
                     wrote = true
                 }

@@ -66,7 +66,7 @@ public struct ResponseFrame: Sendable {
                 }
             case .file(let file, let position, let length):
                 do {
-                    let region = FileRegion(fileHandle: try handles.handle(for: file), readerIndex: position, endIndex: position + length)
+                    let region = FileRegion(fileHandle: try handles.handle(for: file, on: context.eventLoop), readerIndex: position, endIndex: position + length)
                     context.write(wrap(.fileRegion(region)), promise: nil)
                 } catch {
                     context.fireErrorCaught(error)

@@ -36,12 +36,7 @@ final class SendfileHandles {
     /// Handles of stale entries, closed by ``reap()`` once no queued region holds them.
     private var retired: [NIOFileHandle] = []
     private var reaper: RepeatedTask?
-    private let loop: EventLoop
     static let reapInterval = TimeAmount.seconds(1)
-
-    init(loop: EventLoop) {
-        self.loop = loop
-    }
 
     deinit {
         reaper?.cancel()
@@ -53,8 +48,8 @@ final class SendfileHandles {
     var count: Int { entries.count + retired.count }
 
     /// A handle for sending ranges of `file`: the one kept for it, else a new one on a `dup` of
-    /// its descriptor.
-    func handle(for file: SegmentFile) throws -> NIOFileHandle {
+    /// its descriptor. `loop` is the connection's, where the reaper runs.
+    func handle(for file: SegmentFile, on loop: EventLoop) throws -> NIOFileHandle {
         let key = ObjectIdentifier(file)
         if let index = entries.index(forKey: key) {
             if entries.values[index].file === file {

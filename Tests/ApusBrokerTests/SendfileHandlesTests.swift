@@ -38,12 +38,12 @@ import Testing
     }
 
     @Test func oneHandlePerSegmentFileReadsThatFile() throws {
-        let handles = SendfileHandles(loop: EmbeddedEventLoop())
+        let (handles, loop) = (SendfileHandles(), EmbeddedEventLoop())
         let first = try segmentFile("a.log", contents: "first segment")
         let second = try segmentFile("b.log", contents: "second segment")
-        let a = try handles.handle(for: first)
-        #expect(try handles.handle(for: first) === a)
-        let b = try handles.handle(for: second)
+        let a = try handles.handle(for: first, on: loop)
+        #expect(try handles.handle(for: first, on: loop) === a)
+        let b = try handles.handle(for: second, on: loop)
         #expect(b !== a)
         #expect(handles.count == 2)
         #expect(try read(a, at: 6, count: 7) == "segment")
@@ -56,9 +56,9 @@ import Testing
     }
 
     @Test func aHandleInUseIsKeptAndAnIdleOneClosed() throws {
-        let handles = SendfileHandles(loop: EmbeddedEventLoop())
+        let (handles, loop) = (SendfileHandles(), EmbeddedEventLoop())
         let file = try segmentFile("c.log", contents: "0123456789")
-        var region: FileRegion? = FileRegion(fileHandle: try handles.handle(for: file), readerIndex: 0, endIndex: 10)
+        var region: FileRegion? = FileRegion(fileHandle: try handles.handle(for: file, on: loop), readerIndex: 0, endIndex: 10)
         handles.reap()  // used since the last reap: kept
         handles.reap()  // idle now, but a queued region holds it: kept
         #expect(handles.count == 1)
@@ -71,9 +71,9 @@ import Testing
     }
 
     @Test func aGoneSegmentFileHasItsHandleClosedAtTheNextReap() throws {
-        let handles = SendfileHandles(loop: EmbeddedEventLoop())
+        let (handles, loop) = (SendfileHandles(), EmbeddedEventLoop())
         var file: SegmentFile? = try segmentFile("d.log", contents: "deleted")
-        _ = try handles.handle(for: file!)
+        _ = try handles.handle(for: file!, on: loop)
         try FileManager.default.removeItem(atPath: directory + "/d.log")
         file = nil
         #expect(openDescriptors("d.log") == 1)  // the kept duplicate holds the deleted file
@@ -83,17 +83,16 @@ import Testing
     }
 
     @Test func theReaperRunsOnTheLoopUntilNothingIsLeft() throws {
-        let loop = EmbeddedEventLoop()
-        let handles = SendfileHandles(loop: loop)
+        let (handles, loop) = (SendfileHandles(), EmbeddedEventLoop())
         let file = try segmentFile("e.log", contents: "timer")
-        _ = try handles.handle(for: file)
+        _ = try handles.handle(for: file, on: loop)
         loop.advanceTime(by: SendfileHandles.reapInterval)
         #expect(openDescriptors("e.log") == 2)  // used in the interval before: kept
         loop.advanceTime(by: SendfileHandles.reapInterval)
         #expect(openDescriptors("e.log") == 1)
         #expect(handles.count == 0)
         // A new range starts the reaper again.
-        _ = try handles.handle(for: file)
+        _ = try handles.handle(for: file, on: loop)
         #expect(openDescriptors("e.log") == 2)
         loop.advanceTime(by: SendfileHandles.reapInterval * 2)
         #expect(openDescriptors("e.log") == 1)
@@ -102,10 +101,10 @@ import Testing
     /// A segment file gone and another made at its address before a reap: the new one gets a
     /// handle of its own, and the old handle is closed once nothing queued holds it.
     @Test func aNewFileAtAGoneFilesAddressGetsItsOwnHandle() throws {
-        let handles = SendfileHandles(loop: EmbeddedEventLoop())
+        let (handles, loop) = (SendfileHandles(), EmbeddedEventLoop())
         var old: SegmentFile? = try segmentFile("f.log", contents: "old")
         let oldAddress = ObjectIdentifier(old!)
-        var region: FileRegion? = FileRegion(fileHandle: try handles.handle(for: old!), readerIndex: 0, endIndex: 3)
+        var region: FileRegion? = FileRegion(fileHandle: try handles.handle(for: old!, on: loop), readerIndex: 0, endIndex: 3)
         old = nil
         // The allocator hands a freed block of the same size back soon; look for that.
         var made: [SegmentFile] = []
@@ -115,7 +114,7 @@ import Testing
             if ObjectIdentifier(file) == oldAddress { reused = file } else { made.append(file) }
         }
         let new = try #require(reused)
-        let handle = try handles.handle(for: new)
+        let handle = try handles.handle(for: new, on: loop)
         #expect(handle !== region?.fileHandle)
         #expect(try read(handle, at: 0, count: 3) == "new")
         #expect(openDescriptors("f.log") == 1)  // the old file's one: the region holds its handle
